@@ -1,0 +1,88 @@
+/* Reverse-mode autodiff over the tape recorded in a context.
+ *
+ * An op computes its output, then calls hg_tape_record(); when the context records and some
+ * input requires a gradient, a node (op name, inputs, output, backward function, saved state)
+ * is appended to the tape. hg_backward() walks the tape in reverse: nodes are appended in
+ * creation order, so reverse order is a topological order. A backward function reads
+ * out->grad and accumulates (+=) into hg_grad(ctx, in[i]) for the inputs that require it.
+ */
+#ifndef HINGE_AUTODIFF_H
+#define HINGE_AUTODIFF_H
+
+#include "hinge/core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define HG_MAX_INPUTS 6
+
+typedef hg_status (*hg_backward_fn)(hg_ctx *ctx, hg_node *node);
+
+struct hg_node {
+    const char *op;            /* static op name, for profiles and errors */
+    hg_backward_fn backward;
+    hg_tensor *out;
+    hg_tensor *in[HG_MAX_INPUTS];
+    int32_t n_in;
+    void *state;               /* op-specific saved data, arena-allocated */
+};
+
+/* Records `out = op(in...)` if the context records and any input requires a gradient; then
+ * marks out->requires_grad. Returns the node (so the op can attach state), or NULL when
+ * nothing is recorded (not an error). Inputs may be NULL (optional inputs such as a bias). */
+hg_node *hg_tape_record(hg_ctx *ctx, const char *op, hg_backward_fn backward, hg_tensor *out,
+                        int n_in, hg_tensor *const *in);
+/* Allocates op state in the node's context (zeroed); NULL on failure. */
+void *hg_node_state(hg_ctx *ctx, hg_node *node, size_t bytes);
+
+/* The gradient buffer of t, allocated zeroed on first use (arena for context tensors, heap
+ * for heap tensors such as parameters). NULL with the error set on allocation failure. */
+float *hg_grad(hg_ctx *ctx, hg_tensor *t);
+/* Whether input i of a node needs its gradient. */
+static inline bool hg_needs_grad(const hg_node *n, int i)
+{
+    return n->in[i] != NULL && n->in[i]->requires_grad;
+}
+
+/* Backpropagates from a scalar (numel 1) loss: d loss/d loss = 1. */
+hg_status hg_backward(hg_ctx *ctx, hg_tensor *loss);
+/* Backpropagates a vector-Jacobian product: seeds out->grad with `seed` (nfloats values). */
+hg_status hg_backward_seed(hg_ctx *ctx, hg_tensor *out, const float *seed);
+int64_t hg_tape_length(const hg_ctx *ctx);
+hg_node *hg_tape_node(const hg_ctx *ctx, int64_t i);
+
+/* ---- gradient checking ----------------------------------------------------------------- */
+
+/* Builds the output from the inputs inside ctx (must not free or reset ctx). */
+typedef hg_tensor *(*hg_gradcheck_fn)(hg_ctx *ctx, hg_tensor **inputs, void *user);
+
+typedef struct hg_gradcheck_opts {
+    double eps;       /* finite-difference step (default 1e-2 relative to max(1,|x|)) */
+    double rtol;      /* relative tolerance (default 2e-2) */
+    double atol;      /* absolute tolerance, scaled by the gradient's max magnitude (1e-3) */
+    uint64_t seed;    /* for the random projection of the output */
+    int64_t max_checks; /* checked coordinates per input (default all up to 4096) */
+} hg_gradcheck_opts;
+
+typedef struct hg_gradcheck_result {
+    double max_abs_err;
+    double max_rel_err;
+    int32_t worst_input;
+    int64_t worst_index;
+    double analytic;  /* at the worst coordinate */
+    double numeric;
+} hg_gradcheck_result;
+
+/* Checks the analytic vector-Jacobian product of fn against central finite differences of
+ * L = <r, fn(inputs)> (r random), summed in double precision, for every input with
+ * requires_grad. Inputs are heap tensors owned by the caller. Returns HG_OK when every checked
+ * coordinate is within atol + rtol*|numeric|, HG_ERR_NUMERIC (message names the op, input and
+ * index) otherwise. */
+hg_status hg_gradcheck(hg_gradcheck_fn fn, hg_tensor **inputs, int n_inputs, void *user,
+                       const hg_gradcheck_opts *opts, hg_gradcheck_result *result);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

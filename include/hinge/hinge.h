@@ -1,0 +1,11 @@
+/* hinge: physics-aware deep learning for medical imaging. The umbrella header. */
+#ifndef HINGE_H
+#define HINGE_H
+
+#include "hinge/core.h"
+#include "hinge/autodiff.h"
+#include "hinge/ops.h"
+#include "hinge/io.h"
+#include "hinge/linop.h"
+
+#endif

@@ -1,0 +1,122 @@
+/* The tape: recording op nodes and walking them backwards. */
+#include "core/internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+hg_node *hg_tape_record(hg_ctx *ctx, const char *op, hg_backward_fn backward, hg_tensor *out,
+                        int n_in, hg_tensor *const *in)
+{
+    if (!ctx || !out || !ctx->record_grad)
+        return NULL;
+    bool any = false;
+    for (int i = 0; i < n_in; i++)
+        if (in[i] && in[i]->requires_grad)
+            any = true;
+    if (!any)
+        return NULL;
+    if (n_in > HG_MAX_INPUTS) {
+        hg_error(HG_ERR_INVALID, "%s: %d inputs, at most %d can be recorded", op, n_in,
+                 HG_MAX_INPUTS);
+        return NULL;
+    }
+    if (ctx->tape_len == ctx->tape_cap) {
+        int64_t cap = ctx->tape_cap ? 2 * ctx->tape_cap : 256;
+        hg_node **tape = realloc(ctx->tape, (size_t)cap * sizeof *tape);
+        if (!tape) {
+            hg_error(HG_ERR_NOMEM, "out of memory growing the tape");
+            return NULL;
+        }
+        ctx->tape = tape;
+        ctx->tape_cap = cap;
+    }
+    hg_node *node = hg_ctx_calloc(ctx, sizeof *node);
+    if (!node)
+        return NULL;
+    node->op = op;
+    node->backward = backward;
+    node->out = out;
+    node->n_in = n_in;
+    for (int i = 0; i < n_in; i++)
+        node->in[i] = in[i];
+    out->requires_grad = true;
+    out->node = node;
+    ctx->tape[ctx->tape_len++] = node;
+    return node;
+}
+
+void *hg_node_state(hg_ctx *ctx, hg_node *node, size_t bytes)
+{
+    (void)node;
+    return hg_ctx_calloc(ctx, bytes);
+}
+
+float *hg_grad(hg_ctx *ctx, hg_tensor *t)
+{
+    if (t->grad)
+        return t->grad;
+    size_t bytes = (size_t)hg_tensor_nfloats(t) * sizeof(float);
+    if (t->ctx) {
+        t->grad = hg_ctx_calloc(t->ctx, bytes);
+    } else {
+        (void)ctx;
+        t->grad = hg_calloc(1, bytes);
+        if (t->grad)
+            t->flags |= HG_TENSOR_HEAP_GRAD;
+    }
+    return t->grad;
+}
+
+int64_t hg_tape_length(const hg_ctx *ctx) { return ctx->tape_len; }
+
+hg_node *hg_tape_node(const hg_ctx *ctx, int64_t i)
+{
+    return i >= 0 && i < ctx->tape_len ? ctx->tape[i] : NULL;
+}
+
+static hg_status walk_back(hg_ctx *ctx)
+{
+    for (int64_t i = ctx->tape_len - 1; i >= 0; i--) {
+        hg_node *n = ctx->tape[i];
+        if (!n->out->grad)
+            continue; /* no gradient reached this node */
+        hg_status s = n->backward(ctx, n);
+        if (s != HG_OK)
+            return hg_error_context(s, "backward of %s", n->op);
+    }
+    return HG_OK;
+}
+
+hg_status hg_backward(hg_ctx *ctx, hg_tensor *loss)
+{
+    if (!loss)
+        return hg_error_status() != HG_OK ? hg_error_status()
+                                          : hg_error(HG_ERR_INVALID, "backward: NULL loss");
+    if (loss->numel != 1 || loss->dtype != HG_F32) {
+        char s[64];
+        return hg_error(HG_ERR_INVALID, "backward: %s must be a real scalar, got shape %s",
+                        hg_tensor_label(loss), hg_shape_str(loss, s, sizeof s));
+    }
+    if (!isfinite(loss->data[0]))
+        return hg_error(HG_ERR_NUMERIC, "backward: %s is %g", hg_tensor_label(loss),
+                        (double)loss->data[0]);
+    if (!loss->requires_grad)
+        return hg_error(HG_ERR_STATE, "backward: %s does not depend on any trainable tensor",
+                        hg_tensor_label(loss));
+    float one = 1.0f;
+    return hg_backward_seed(ctx, loss, &one);
+}
+
+hg_status hg_backward_seed(hg_ctx *ctx, hg_tensor *out, const float *seed)
+{
+    if (!out || !out->requires_grad)
+        return hg_error(HG_ERR_STATE, "backward: output is not recorded on the tape");
+    float *g = hg_grad(ctx, out);
+    if (!g)
+        return hg_error_status();
+    int64_t n = hg_tensor_nfloats(out);
+    for (int64_t i = 0; i < n; i++)
+        g[i] += seed[i];
+    return walk_back(ctx);
+}

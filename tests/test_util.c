@@ -1,0 +1,75 @@
+#include "test_util.h"
+
+#include <stdarg.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+int hg_test_failures;
+int hg_test_checks;
+
+int hg_test_contains(const char *haystack, const char *needle)
+{
+    return haystack && needle && strstr(haystack, needle) != NULL;
+}
+
+int hg_test_finish(const char *name)
+{
+    printf("%s: %d passed, %d failed\n", name, hg_test_checks - hg_test_failures,
+           hg_test_failures);
+    return hg_test_failures ? 1 : 0;
+}
+
+const char *hg_test_tmp(const char *file)
+{
+    static char buf[8][1024];
+    static int at;
+    const char *dir = getenv("HINGE_TEST_TMP");
+    if (!dir)
+        dir = "/tmp";
+    mkdir(dir, 0755);
+    char *b = buf[at++ % 8];
+    snprintf(b, 1024, "%s/%s", dir, file);
+    return b;
+}
+
+const char *hg_test_fixture(const char *file)
+{
+    static char buf[8][1024];
+    static int at;
+    char *b = buf[at++ % 8];
+    snprintf(b, 1024, "%s/%s", HINGE_FIXTURES, file);
+    return b;
+}
+
+double hg_test_rel_err(const float *a, const float *b, int64_t n)
+{
+    double num = 0.0, den = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]);
+        if (d > num || isnan(d))
+            num = isnan(d) ? INFINITY : d;
+        if (fabs((double)b[i]) > den)
+            den = fabs((double)b[i]);
+    }
+    return num / (den > 0 ? den : 1.0);
+}
+
+void hg_test_fill(hg_tensor *t, uint64_t seed, float lo, float hi)
+{
+    hg_rng r = hg_rng_new(seed);
+    hg_rng_fill_uniform(&r, t->data, hg_tensor_nfloats(t), lo, hi);
+}
+
+int hg_test_run(const char *fmt, ...)
+{
+    char cmd[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    int s = system(cmd);
+    if (s == -1)
+        return -1;
+    return WIFEXITED(s) ? WEXITSTATUS(s) : 128 + WTERMSIG(s);
+}

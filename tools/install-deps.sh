@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages hinge needs to build, test and run its demos.
+# Usage: tools/install-deps.sh [--peers]   (--peers adds PyTorch, scikit-image etc. for tools/)
+set -euo pipefail
+pkgs=(build-essential cmake pkg-config libopenblas-dev libfftw3-dev libnifti2-dev libcjson-dev
+      zlib1g-dev libpng-dev dataset-fashion-mnist)
+if [ "${1:-}" = "--peers" ]; then
+  pkgs+=(python3-torch python3-numpy python3-skimage python3-nibabel python3-pydicom bart)
+fi
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
