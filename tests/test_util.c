@@ -73,3 +73,22 @@ int hg_test_run(const char *fmt, ...)
         return -1;
     return WIFEXITED(s) ? WEXITSTATUS(s) : 128 + WTERMSIG(s);
 }
+
+void hg_test_load_fixture(const char *file, hg_params *p)
+{
+    hg_params_init(p);
+    if (hg_safetensors_load(hg_test_fixture(file), p, NULL) != HG_OK) {
+        fprintf(stderr, "cannot load fixture %s: %s\n", file, hg_error_message());
+        exit(1);
+    }
+}
+
+hg_tensor *hg_test_get(const hg_params *p, const char *name)
+{
+    hg_tensor *t = hg_params_get(p, name);
+    if (!t) {
+        fprintf(stderr, "fixture tensor '%s' missing\n", name);
+        exit(1);
+    }
+    return t;
+}

@@ -106,5 +106,9 @@ double hg_test_rel_err(const float *a, const float *b, int64_t n);
 void hg_test_fill(hg_tensor *t, uint64_t seed, float lo, float hi);
 /* Runs a shell command (the CLI); returns its exit status. */
 int hg_test_run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Loads tests/fixtures/<file> (safetensors) into p; exits the test if it cannot. */
+void hg_test_load_fixture(const char *file, hg_params *p);
+/* The fixture tensor `name` (exits the test if absent). */
+hg_tensor *hg_test_get(const hg_params *p, const char *name);
 
 #endif
