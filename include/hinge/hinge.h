@@ -7,5 +7,6 @@
 #include "hinge/ops.h"
 #include "hinge/io.h"
 #include "hinge/linop.h"
+#include "hinge/solvers.h"
 
 #endif
