@@ -1,0 +1,141 @@
+/* "unet": the 2-D/3-D U-Net (Ronneberger 2015; nnU-Net's plain variant with norm choice).
+ * Level l: (conv3-norm-act) x 2 with features[l]; 2x max pool between levels; the decoder
+ * up-samples with a 2x2 transposed conv, concatenates the skip, and applies two convs; a 1x1
+ * conv maps to the classes (logits). Convs before a norm carry no bias (the norm cancels it). */
+#include "hinge/nn.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define UNET_MAX_LEVELS 7
+
+typedef struct {
+    hg_conv_layer conv[2];
+    hg_norm_layer norm[2];
+} unet_block;
+
+typedef struct {
+    int64_t dims, in_channels, classes, levels;
+    int64_t features[UNET_MAX_LEVELS];
+    hg_norm_kind norm;
+    bool leaky;
+    unet_block enc[UNET_MAX_LEVELS];
+    unet_block dec[UNET_MAX_LEVELS];
+    hg_conv_layer up[UNET_MAX_LEVELS];
+    hg_conv_layer head;
+} unet;
+
+static const char *const unet_keys[] = {"dims", "in_channels", "classes", "features", "norm",
+                                        "activation", NULL};
+
+static hg_status block_init(unet_block *b, hg_params *p, const char *name, int dims, int cin,
+                            int cout, hg_norm_kind norm, hg_rng *rng)
+{
+    for (int i = 0; i < 2; i++) {
+        char n[64];
+        snprintf(n, sizeof n, "%s.conv%d", name, i);
+        hg_status s = hg_conv_layer_init(&b->conv[i], p, n, dims, i ? cout : cin, cout, 3, 1, 1,
+                                         norm == HG_NORM_NONE, false, rng);
+        snprintf(n, sizeof n, "%s.norm%d", name, i);
+        if (s == HG_OK)
+            s = hg_norm_layer_init(&b->norm[i], p, n, norm, cout, cout >= 8 ? 8 : 1);
+        if (s != HG_OK)
+            return s;
+    }
+    return HG_OK;
+}
+
+static hg_status unet_build(hg_model *m, hg_rng *rng)
+{
+    unet *u = calloc(1, sizeof *u);
+    if (!u)
+        return hg_error(HG_ERR_NOMEM, "out of memory");
+    m->impl = u;
+    u->dims = 2, u->in_channels = 1, u->classes = 2, u->norm = HG_NORM_BATCH;
+    int64_t def[4] = {32, 64, 128, 256};
+    memcpy(u->features, def, sizeof def);
+    int nl = 4;
+    const hg_metadata *cf = &m->config;
+    hg_status s = hg_config_int(cf, "dims", 1, 3, &u->dims);
+    if (s == HG_OK) s = hg_config_int(cf, "in_channels", 1, 4096, &u->in_channels);
+    if (s == HG_OK) s = hg_config_int(cf, "classes", 1, 4096, &u->classes);
+    if (s == HG_OK) s = hg_config_int_list(cf, "features", UNET_MAX_LEVELS, u->features, &nl);
+    const char *norm = hg_metadata_get(cf, "norm");
+    if (s == HG_OK && norm) s = hg_norm_kind_parse(norm, &u->norm);
+    const char *act = hg_metadata_get(cf, "activation");
+    if (s == HG_OK && act) {
+        if (strcmp(act, "relu") == 0) u->leaky = false;
+        else if (strcmp(act, "leaky_relu") == 0) u->leaky = true;
+        else s = hg_error(HG_ERR_INVALID, "config 'activation': expected relu or leaky_relu, got '%s'", act);
+    }
+    if (s != HG_OK)
+        return s;
+    u->levels = nl;
+    int dims = (int)u->dims;
+    for (int l = 0; l < nl && s == HG_OK; l++) {
+        char n[64];
+        snprintf(n, sizeof n, "enc%d", l);
+        s = block_init(&u->enc[l], &m->params, n, dims,
+                       (int)(l ? u->features[l - 1] : u->in_channels), (int)u->features[l],
+                       u->norm, rng);
+    }
+    for (int l = nl - 2; l >= 0 && s == HG_OK; l--) {
+        char n[64];
+        snprintf(n, sizeof n, "up%d", l);
+        s = hg_conv_layer_init(&u->up[l], &m->params, n, dims, (int)u->features[l + 1],
+                               (int)u->features[l], 2, 2, 0, true, true, rng);
+        snprintf(n, sizeof n, "dec%d", l);
+        if (s == HG_OK)
+            s = block_init(&u->dec[l], &m->params, n, dims, (int)(2 * u->features[l]),
+                           (int)u->features[l], u->norm, rng);
+    }
+    if (s == HG_OK)
+        s = hg_conv_layer_init(&u->head, &m->params, "head", dims, (int)u->features[0],
+                               (int)u->classes, 1, 1, 0, true, false, rng);
+    return s;
+}
+
+static hg_tensor *block_forward(hg_ctx *ctx, const unet *u, const unet_block *b, hg_tensor *x)
+{
+    for (int i = 0; i < 2; i++) {
+        x = hg_norm_layer_forward(ctx, &b->norm[i], hg_conv_layer_forward(ctx, &b->conv[i], x));
+        x = u->leaky ? hg_leaky_relu(ctx, x, 0.01f) : hg_relu(ctx, x);
+    }
+    return x;
+}
+
+static hg_tensor *unet_forward(hg_model *m, hg_ctx *ctx, hg_tensor *x)
+{
+    unet *u = m->impl;
+    if (!x)
+        return NULL;
+    int64_t want[5] = {-1, u->in_channels, -1, -1, -1};
+    if (hg_check_shape(x, (int)(2 + u->dims), want) != HG_OK)
+        return NULL;
+    int64_t div = 1ll << (u->levels - 1);
+    for (int d = 0; d < u->dims; d++)
+        if (x->shape[2 + d] % div != 0) {
+            hg_error(HG_ERR_INVALID,
+                     "unet: spatial size %lld (dimension %d) must be divisible by %lld for %lld "
+                     "levels",
+                     (long long)x->shape[2 + d], d, (long long)div, (long long)u->levels);
+            return NULL;
+        }
+    hg_tensor *skip[UNET_MAX_LEVELS];
+    hg_pool_opts pool = {.kernel = {2, 2, 2}, .stride = {2, 2, 2}};
+    for (int l = 0; l < u->levels; l++) {
+        if (l)
+            x = hg_max_pool(ctx, x, &pool);
+        x = skip[l] = block_forward(ctx, u, &u->enc[l], x);
+    }
+    for (int l = (int)u->levels - 2; l >= 0; l--) {
+        x = hg_conv_layer_forward(ctx, &u->up[l], x);
+        hg_tensor *cat[2] = {skip[l], x};
+        x = block_forward(ctx, u, &u->dec[l], hg_concat(ctx, cat, 2, 1));
+    }
+    return hg_conv_layer_forward(ctx, &u->head, x);
+}
+
+const hg_model_arch hg_arch_unet = {"unet", "2-D/3-D U-Net for segmentation", unet_keys,
+                                    unet_build, unet_forward, NULL};
