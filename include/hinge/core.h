@@ -54,6 +54,12 @@ typedef enum hg_dtype { HG_F32 = 0, HG_C64 = 1 } hg_dtype;
 typedef struct hg_ctx hg_ctx;
 typedef struct hg_node hg_node;
 
+/* Counter-based random stream (see the random numbers section). */
+typedef struct hg_rng {
+    uint64_t seed;
+    uint64_t counter;
+} hg_rng;
+
 typedef struct hg_tensor {
     hg_dtype dtype;
     int32_t ndim;
@@ -115,6 +121,11 @@ bool hg_ctx_grad_enabled(const hg_ctx *ctx);
 /* Whether layers behave as in training (dropout active, batch norm uses batch statistics). */
 void hg_ctx_set_training(hg_ctx *ctx, bool training);
 bool hg_ctx_training(const hg_ctx *ctx);
+/* The random stream of stochastic layers (dropout, ...) run in this context. A training loop
+ * sets it per step (e.g. hg_rng_split(&base, step)) so that a resumed run draws the same
+ * masks. Survives hg_ctx_reset. */
+void hg_ctx_set_rng(hg_ctx *ctx, hg_rng rng);
+hg_rng *hg_ctx_rng(hg_ctx *ctx);
 /* 64-byte aligned scratch memory valid until the next reset; NULL (error set) on failure. */
 void *hg_ctx_alloc(hg_ctx *ctx, size_t bytes);
 void *hg_ctx_calloc(hg_ctx *ctx, size_t bytes);
@@ -156,11 +167,6 @@ int64_t hg_params_count_trainable(const hg_params *p); /* number of trainable sc
 
 /* Counter-based (Philox-4x32-10): the value at counter position i depends only on (seed, i),
  * so fills split across threads give identical results for any thread count. */
-typedef struct hg_rng {
-    uint64_t seed;
-    uint64_t counter;
-} hg_rng;
-
 hg_rng hg_rng_new(uint64_t seed);
 /* An independent stream derived from (seed, stream id), e.g. one per data-loader worker. */
 hg_rng hg_rng_split(const hg_rng *rng, uint64_t stream);

@@ -14,6 +14,7 @@ struct hg_ctx {
     size_t peak;
     bool record_grad;
     bool training;
+    hg_rng rng; /* stream of stochastic layers */
     hg_node **tape;
     int64_t tape_len;
     int64_t tape_cap;

@@ -84,6 +84,8 @@ void hg_ctx_reset(hg_ctx *ctx)
 }
 
 void hg_ctx_set_grad(hg_ctx *ctx, bool record) { ctx->record_grad = record; }
+void hg_ctx_set_rng(hg_ctx *ctx, hg_rng rng) { ctx->rng = rng; }
+hg_rng *hg_ctx_rng(hg_ctx *ctx) { return &ctx->rng; }
 bool hg_ctx_grad_enabled(const hg_ctx *ctx) { return ctx->record_grad; }
 void hg_ctx_set_training(hg_ctx *ctx, bool training) { ctx->training = training; }
 bool hg_ctx_training(const hg_ctx *ctx) { return ctx->training; }

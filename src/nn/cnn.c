@@ -15,7 +15,6 @@ typedef struct {
     hg_conv_layer conv[CNN_MAX_STAGES][CNN_MAX_CONVS];
     hg_norm_layer norm[CNN_MAX_STAGES][CNN_MAX_CONVS];
     hg_linear_layer fc1, fc2;
-    hg_rng dropout_rng;
 } cnn;
 
 static const char *const cnn_keys[] = {"in_channels", "classes", "features", "convs_per_stage",
@@ -68,7 +67,6 @@ static hg_status cnn_build(hg_model *m, hg_rng *rng)
     if (s == HG_OK)
         s = hg_linear_layer_init(&c->fc2, &m->params, "fc2", (int)c->hidden, (int)c->classes,
                                  true, rng);
-    c->dropout_rng = hg_rng_split(rng, 0xd40u);
     return s;
 }
 
@@ -91,7 +89,7 @@ static hg_tensor *cnn_forward(hg_model *m, hg_ctx *ctx, hg_tensor *x)
         return NULL;
     x = hg_reshape(ctx, x, HG_SHAPE(x->shape[0], -1));
     if (c->dropout > 0)
-        x = hg_dropout(ctx, x, (float)c->dropout, &c->dropout_rng);
+        x = hg_dropout(ctx, x, (float)c->dropout, hg_ctx_rng(ctx));
     x = hg_relu(ctx, hg_linear_layer_forward(ctx, &c->fc1, x));
     return hg_linear_layer_forward(ctx, &c->fc2, x);
 }
