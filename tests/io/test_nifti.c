@@ -234,6 +234,13 @@ static void p_vox_far(unsigned char *b)
     float v = 1e9f;
     memcpy(b + 108, &v, 4);
 }
+static void p_dim6_ones(unsigned char *b)
+{
+    put16(b, 40, 6);
+    for (int i = 3; i <= 6; i++)
+        put16(b, 40 + 2 * (size_t)i, 1);
+}
+static void p_dim6(unsigned char *b) { p_dim6_ones(b), put16(b, 52, 2); }
 static void p_sizeof(unsigned char *b) { b[0] = 'G', b[1] = 'I', b[2] = 'F', b[3] = '8'; }
 static void p_magic(unsigned char *b) { memcpy(b + 344, "xx1", 4); }
 
@@ -349,7 +356,7 @@ int main(void)
         return 1;
     }
     const char *cases[] = {"i16_scaled.nii.gz", "f64_4d.nii", "u8_2d.nii", "f32_be.nii",
-                           "i32_5d_nifti2.nii.gz", "u16.nii.gz", "i8.nii", "c64.nii"};
+                           "i32_5d_nifti2.nii.gz", "u16.nii.gz", "i8.nii", "c64.nii", "pair.hdr"};
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
         check_case(cases[i]);
     const char *nib[] = {"anatomical.nii", "example4d.nii.gz", "example_nifti2.nii.gz",
@@ -367,8 +374,24 @@ int main(void)
     check_hostile(p_vox_small, HG_ERR_FORMAT, "bad vox_offset 100");
     check_hostile(p_vox_frac, HG_ERR_FORMAT, "bad vox_offset 352.5");
     check_hostile(p_vox_far, HG_ERR_FORMAT, "promises");
+    check_hostile(p_dim6, HG_ERR_UNSUPPORTED, "6-D image with dim[6] = 2; at most 5");
     check_hostile(p_sizeof, HG_ERR_FORMAT, "not a NIfTI file");
     check_hostile(p_magic, HG_ERR_UNSUPPORTED, "no NIfTI-1 magic");
+    {
+        /* 6-D with trailing ones: read as 5-D [1, 1, 1, 7, 9] */
+        size_t n;
+        unsigned char *b = load(hg_test_fixture("nifti/u8_2d.nii"), &n);
+        p_dim6_ones(b);
+        const char *p = hg_test_tmp("dim6.nii");
+        save_bytes(p, b, n);
+        free(b);
+        hg_image img;
+        hg_image_init(&img);
+        CHECK_OK(hg_nifti_read(p, &img));
+        CHECK(img.data && img.data->ndim == 5 && img.data->shape[0] == 1 &&
+              img.data->shape[3] == 7 && img.data->shape[4] == 9);
+        hg_image_free(&img);
+    }
     check_truncations("nifti/u8_2d.nii", ".nii");
     check_truncations("nifti/i16_scaled.nii.gz", ".nii.gz");
     check_truncations("nifti/i32_5d_nifti2.nii.gz", ".nii.gz");
