@@ -141,7 +141,8 @@ static int run_eval(int argc, char **argv)
                 goto done;
             }
         } else if (!strcmp(argv[i], "--ssim-window")) {
-            if (i + 1 >= argc || (strcmp(argv[i + 1], "uniform") && strcmp(argv[i + 1], "gaussian"))) {
+            const char *wname = i + 1 < argc ? argv[i + 1] : "";
+            if (strcmp(wname, "uniform") && strcmp(wname, "gaussian")) {
                 rc = hg_cli_usage_error("eval", "--ssim-window needs 'uniform' or 'gaussian'");
                 goto done;
             }

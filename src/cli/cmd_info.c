@@ -121,7 +121,8 @@ static int print_json(const char *path, const hg_image *img, const stats *st, co
     cJSON *keys = cJSON_AddArrayToObject(o, "sidecar_keys");
     const cJSON *it;
     if (img->sidecar)
-        cJSON_ArrayForEach(it, img->sidecar) cJSON_AddItemToArray(keys, cJSON_CreateString(it->string));
+        cJSON_ArrayForEach(it, img->sidecar)
+            cJSON_AddItemToArray(keys, cJSON_CreateString(it->string));
     char *text = cJSON_Print(o);
     cJSON_Delete(o);
     if (!text)

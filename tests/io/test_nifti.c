@@ -267,6 +267,38 @@ static void check_truncations(const char *fixture, const char *ext)
     free(b);
 }
 
+/* Random byte corruption of the header and the first data bytes: every outcome is either a
+ * clean load or an error with a message (the sanitizer build checks memory safety). */
+static void check_random_corruption(const char *fixture, const char *ext, uint64_t seed)
+{
+    size_t n;
+    unsigned char *orig = load(hg_test_fixture(fixture), &n);
+    unsigned char *b = malloc(n);
+    char name[64];
+    snprintf(name, sizeof name, "fuzz%s", ext);
+    const char *p = hg_test_tmp(name);
+    hg_rng r = hg_rng_new(seed);
+    int failed = 0;
+    for (int it = 0; it < 300; it++) {
+        memcpy(b, orig, n);
+        int flips = 1 + (int)hg_rng_below(&r, 4);
+        for (int k = 0; k < flips; k++)
+            b[hg_rng_below(&r, n < 400 ? n : 400)] = (unsigned char)hg_rng_u32(&r);
+        save_bytes(p, b, n);
+        hg_image img;
+        hg_image_init(&img);
+        hg_error_clear();
+        if (hg_nifti_read(p, &img) != HG_OK) {
+            failed++;
+            CHECK_MSG(strlen(hg_error_message()) > 0, "fuzz %d: error without a message", it);
+        }
+        hg_image_free(&img);
+    }
+    printf("%s: %d of 300 corrupted copies refused\n", fixture, failed);
+    free(b);
+    free(orig);
+}
+
 static void check_write_errors(void)
 {
     hg_image img;
@@ -356,7 +388,7 @@ int main(void)
         return 1;
     }
     const char *cases[] = {"i16_scaled.nii.gz", "f64_4d.nii", "u8_2d.nii", "f32_be.nii",
-                           "i32_5d_nifti2.nii.gz", "u16.nii.gz", "i8.nii", "c64.nii", "pair.hdr"};
+                           "i32_5d_nifti2.nii.gz", "u16.nii.gz", "i8.nii", "c64.nii", "c128.nii.gz", "pair.hdr"};
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
         check_case(cases[i]);
     const char *nib[] = {"anatomical.nii", "example4d.nii.gz", "example_nifti2.nii.gz",
@@ -395,6 +427,8 @@ int main(void)
     check_truncations("nifti/u8_2d.nii", ".nii");
     check_truncations("nifti/i16_scaled.nii.gz", ".nii.gz");
     check_truncations("nifti/i32_5d_nifti2.nii.gz", ".nii.gz");
+    check_random_corruption("nifti/u8_2d.nii", ".nii", 11);
+    check_random_corruption("nifti/i16_scaled.nii.gz", ".nii.gz", 12);
     check_write_errors();
     check_sidecars();
 
