@@ -109,7 +109,8 @@ typedef struct hg_nifti_write_opts {
  * the bytes go to a temporary file in the same directory that is renamed over path only
  * after everything was written and fsynced. The header is built by nifti_clib
  * (quaternion of the qform, sform, units, codes); opts may be NULL. The sidecar, when
- * present, is written (atomically too) to hg_sidecar_path(path). */
+ * present, is written (atomically too) to hg_sidecar_path(path); when img has none, a stale
+ * file there is removed (unless skip_sidecar), since it would describe another image. */
 hg_status hg_nifti_write(const char *path, const hg_image *img, const hg_nifti_write_opts *opts);
 
 /* ---- JSON sidecars --------------------------------------------------------------------- */

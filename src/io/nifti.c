@@ -718,10 +718,18 @@ hg_status hg_nifti_write(const char *path, const hg_image *img, const hg_nifti_w
     }
     if ((s = hg_atomic_commit(&af)))
         return s;
-    if (img->sidecar && !o.skip_sidecar) {
-        char *json_path = hg_sidecar_path(path);
-        s = json_path ? hg_sidecar_write(json_path, img->sidecar) : HG_OK;
-        free(json_path);
-    }
+    if (o.skip_sidecar)
+        return HG_OK;
+    /* The sidecar belongs to the image file: a stale one from an earlier file of the same
+     * name would attach wrong acquisition geometry to this image, so it is removed. */
+    char *json_path = hg_sidecar_path(path);
+    if (!json_path)
+        return hg_error_status();
+    if (img->sidecar)
+        s = hg_sidecar_write(json_path, img->sidecar);
+    else if (unlink(json_path) != 0 && errno != ENOENT)
+        s = hg_error(HG_ERR_IO, "%s: cannot remove the stale sidecar: %s", json_path,
+                     strerror(errno));
+    free(json_path);
     return s;
 }

@@ -180,7 +180,7 @@ hg_status hg_png_write_image(const char *path, const hg_tensor *image, const hg_
             float l = labels->data[i];
             uint8_t c[3] = {gray[i], gray[i], gray[i]};
             if (isfinite(l) && l >= 1)
-                label_colour((int64_t)l, c);
+                label_colour((int64_t)fmin(l, 1e9), c); /* clamp: the cast of huge values is UB */
             for (int k = 0; k < 3; k++)
                 out[3 * i + k] = l >= 1 ? (uint8_t)floor((1 - alpha) * gray[i] + alpha * c[k] + 0.5)
                                         : gray[i];

@@ -362,6 +362,16 @@ static void check_sidecars(void)
     const cJSON *a = back.sidecar ? cJSON_GetObjectItem(back.sidecar, "Angles") : NULL;
     CHECK(cJSON_GetArraySize(a) == 3 && cJSON_GetArrayItem(a, 2)->valuedouble == 120.0);
     hg_image_free(&back);
+    /* Rewriting without a sidecar removes the stale one; skip_sidecar leaves files alone. */
+    cJSON_Delete(img.sidecar);
+    img.sidecar = NULL;
+    const char *js = hg_test_tmp("side.json");
+    CHECK(exists(js));
+    hg_nifti_write_opts keep = {.skip_sidecar = true};
+    CHECK_OK(hg_nifti_write(p, &img, &keep));
+    CHECK(exists(js));
+    CHECK_OK(hg_nifti_write(p, &img, NULL));
+    CHECK(!exists(js));
     hg_image_free(&img);
 
     char *sp = hg_sidecar_path("/a/b/x.nii.gz");

@@ -74,6 +74,7 @@ int main(void)
     hg_tensor *lab = hg_new(NULL, 16, 17);
     lab->data[0] = 1;
     lab->data[5] = 2;
+    lab->data[6] = 1e30f; /* absurd label: coloured, not undefined behaviour */
     p = hg_test_tmp("overlay.png");
     CHECK_OK(hg_png_write_image(p, img, NULL, lab, 1.0f));
     px = decode(p, 3, &h, &wd);
