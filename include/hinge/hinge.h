@@ -8,5 +8,7 @@
 #include "hinge/io.h"
 #include "hinge/linop.h"
 #include "hinge/solvers.h"
+#include "hinge/image.h"
+#include "hinge/metrics.h"
 
 #endif
