@@ -1,0 +1,35 @@
+/* AdamW (Loshchilov & Hutter, decoupled weight decay) as torch.optim.AdamW (1.13,
+ * _single_tensor_adamw): the parameter is first shrunk, p = p * (1 - lr * wd), then updated
+ * by the Adam rule without an L2 term in the gradient (adam.c). */
+#include "optim/optim_internal.h"
+
+static hg_status adamw_update(const hg_optim *opt, hg_optim_slot *sl)
+{
+    const hg_adam_opts *o = &opt->adam;
+    const float shrink = (float)(1.0 - o->lr * o->weight_decay);
+    float *p = sl->param->data;
+    int64_t n = hg_tensor_nfloats(sl->param);
+#pragma omp parallel for schedule(static) if (n > HG_OPTIM_PAR_MIN)
+    for (int64_t i = 0; i < n; i++)
+        p[i] = p[i] * shrink;
+    return hg_adam_update_plain(opt, sl);
+}
+
+hg_adam_opts hg_adamw_defaults(void)
+{
+    hg_adam_opts o = hg_adam_defaults();
+    o.weight_decay = 1e-2;
+    return o;
+}
+
+hg_optim *hg_optim_adamw(hg_params *params, const hg_adam_opts *opts)
+{
+    hg_adam_opts o = opts ? *opts : hg_adamw_defaults();
+    if (hg_adam_check("adamw", &o) != HG_OK)
+        return NULL;
+    hg_optim *opt = hg_optim_create(params, HG_OPTIM_ADAMW, adamw_update, o.amsgrad ? 3 : 2,
+                                    hg_adam_state_names);
+    if (opt)
+        opt->adam = o;
+    return opt;
+}
