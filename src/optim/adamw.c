@@ -1,18 +1,11 @@
 /* AdamW (Loshchilov & Hutter, decoupled weight decay) as torch.optim.AdamW (1.13,
  * _single_tensor_adamw): the parameter is first shrunk, p = p * (1 - lr * wd), then updated
- * by the Adam rule without an L2 term in the gradient (adam.c). */
+ * by the Adam rule without an L2 term in the gradient; adam.c fuses both in one pass. */
 #include "optim/optim_internal.h"
 
 static hg_status adamw_update(const hg_optim *opt, hg_optim_slot *sl)
 {
-    const hg_adam_opts *o = &opt->adam;
-    const float shrink = (float)(1.0 - o->lr * o->weight_decay);
-    float *p = sl->param->data;
-    int64_t n = hg_tensor_nfloats(sl->param);
-#pragma omp parallel for schedule(static) if (n > HG_OPTIM_PAR_MIN)
-    for (int64_t i = 0; i < n; i++)
-        p[i] = p[i] * shrink;
-    return hg_adam_update_plain(opt, sl);
+    return hg_adam_update_kernel(opt, sl, true);
 }
 
 hg_adam_opts hg_adamw_defaults(void)

@@ -36,8 +36,8 @@ hg_optim *hg_optim_create(hg_params *params, hg_optim_kind kind, hg_optim_update
 int hg_optim_state_index(const hg_optim *opt, const char *state);
 /* Validates the Adam family's hyper-parameters (op names the optimizer in the message). */
 hg_status hg_adam_check(const char *op, const hg_adam_opts *o);
-/* The Adam moment update without L2 decay (AdamW applies its decoupled decay first). */
-hg_status hg_adam_update_plain(const hg_optim *opt, hg_optim_slot *slot);
+/* The Adam update of one parameter; decoupled: AdamW's weight decay, else Adam's L2. */
+hg_status hg_adam_update_kernel(const hg_optim *opt, hg_optim_slot *slot, bool decoupled);
 extern const char *const hg_adam_state_names[3];
 /* Elementwise threshold above which the update loops are split across threads. */
 #define HG_OPTIM_PAR_MIN 32768
