@@ -8,5 +8,6 @@
 #include "hinge/io.h"
 #include "hinge/linop.h"
 #include "hinge/solvers.h"
+#include "hinge/optim.h"
 
 #endif

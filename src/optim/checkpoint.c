@@ -480,7 +480,13 @@ hg_status hg_checkpoint_load(const char *path, hg_params *params, hg_optim *opt,
     hg_metadata_init(&m);
     optim_restore r = {0};
     hg_train_state st = {0};
-    hg_status s = hg_safetensors_load(path, &file, &m);
+    hg_status s = HG_OK;
+    for (int i = 0; opt && i < opt->n_slots && s == HG_OK; i++)
+        if (hg_params_get(params, opt->slots[i].name) != opt->slots[i].param)
+            s = hg_error(HG_ERR_INVALID, "%s: the optimizer's parameter '%s' is not in the "
+                         "parameter list being loaded", path, opt->slots[i].name);
+    if (s == HG_OK)
+        s = hg_safetensors_load(path, &file, &m);
     if (s == HG_OK)
         s = validate_file(path, &file, &m);
     if (s == HG_OK)

@@ -268,6 +268,8 @@ static void test_refusals(hg_ctx *ctx, const char *path)
     make_params(&w, 11);
     CHECK_FAILS(hg_checkpoint_save(weights, &w, r.opt, NULL, NULL), HG_ERR_INVALID,
                 "the optimizer's parameter 'layer.w' is not in the parameter list");
+    CHECK_FAILS(hg_checkpoint_load(path, &w, r.opt, NULL, NULL), HG_ERR_INVALID,
+                "the optimizer's parameter 'layer.w' is not in the parameter list being loaded");
     hg_params_free(&w);
 
     /* truncated at every length (coarser past the header): always refused, nothing changed */

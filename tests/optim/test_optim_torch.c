@@ -195,6 +195,22 @@ static void test_clipping(const hg_params *f)
         CHECK(hg_params_get(&p, "running_mean")->grad[0] == 1.0f);
         hg_params_free(&p);
     }
+    /* The norm does not depend on the thread count (fixed chunks, summed in order). */
+    hg_params big;
+    hg_params_init(&big);
+    hg_tensor *x = hg_params_add(&big, "big", true, HG_SHAPE(1 << 20));
+    REQUIRE(x && hg_grad(NULL, x));
+    hg_test_fill(x, 5, -1, 1);
+    memcpy(x->grad, x->data, (size_t)x->numel * sizeof(float));
+    double n1 = 0, n2 = 0;
+    hg_set_threads(1);
+    CHECK_OK(hg_clip_grad_norm(&big, 1e9, 2.0, &n1));
+    memcpy(x->grad, x->data, (size_t)x->numel * sizeof(float));
+    hg_set_threads(2);
+    CHECK_OK(hg_clip_grad_norm(&big, 1e9, 2.0, &n2));
+    CHECK(n1 == n2 && n1 > 0);
+    hg_params_free(&big);
+
     /* NaN / Inf: named, and no gradient modified */
     hg_params p;
     make_model(f, &p);
