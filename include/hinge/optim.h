@@ -65,6 +65,10 @@ hg_status hg_optim_step(hg_optim *opt);
 /* The learning rate of the next step (what a scheduler sets each step). lr must be >= 0. */
 hg_status hg_optim_set_lr(hg_optim *opt, double lr);
 double hg_optim_lr(const hg_optim *opt);
+/* A weight decay for one parameter instead of the optimizer's (PyTorch's parameter groups;
+ * typically 0 for biases and normalization weights). Saved in and checked by checkpoints. */
+hg_status hg_optim_set_param_weight_decay(hg_optim *opt, const char *name, double wd);
+double hg_optim_param_weight_decay(const hg_optim *opt, const char *name); /* NaN if unknown */
 hg_optim_kind hg_optim_get_kind(const hg_optim *opt);
 const char *hg_optim_name(const hg_optim *opt); /* "sgd", "adam", "adamw" */
 /* Number of updates parameter `name` has received (PyTorch's state['step']); -1 if unknown. */

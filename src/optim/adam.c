@@ -61,14 +61,15 @@ static inline __attribute__((always_inline)) void adam_elem(
 hg_status hg_adam_update_kernel(const hg_optim *opt, hg_optim_slot *sl, bool decoupled)
 {
     const hg_adam_opts *o = &opt->adam;
-    const bool l2 = !decoupled && o->weight_decay != 0.0, ams = o->amsgrad;
-    decoupled = decoupled && o->weight_decay != 0.0;
+    const double decay = sl->weight_decay; /* the optimizer's, or the parameter's own */
+    const bool l2 = !decoupled && decay != 0.0, ams = o->amsgrad;
+    decoupled = decoupled && decay != 0.0;
     const double t = (double)sl->step;
     const double bc1 = 1.0 - pow(o->beta1, t), bc2 = 1.0 - pow(o->beta2, t);
     const float b1 = (float)o->beta1, c1 = (float)(1.0 - o->beta1);
     const float b2 = (float)o->beta2, c2 = (float)(1.0 - o->beta2);
-    const float wd = (float)o->weight_decay, eps = (float)o->eps;
-    const float shrink = (float)(1.0 - o->lr * o->weight_decay);
+    const float wd = (float)decay, eps = (float)o->eps;
+    const float shrink = (float)(1.0 - o->lr * decay);
     const float bc2_sqrt = (float)sqrt(bc2), neg_step = (float)(-(o->lr / bc1));
     float *p = sl->param->data, *m = sl->state[0]->data, *v = sl->state[1]->data;
     float *vmax = ams ? sl->state[2]->data : NULL;
@@ -106,7 +107,10 @@ hg_optim *hg_optim_adam(hg_params *params, const hg_adam_opts *opts)
         return NULL;
     hg_optim *opt = hg_optim_create(params, HG_OPTIM_ADAM, adam_update, o.amsgrad ? 3 : 2,
                                     hg_adam_state_names);
-    if (opt)
+    if (opt) {
         opt->adam = o;
+        for (int i = 0; i < opt->n_slots; i++)
+            opt->slots[i].weight_decay = o.weight_decay;
+    }
     return opt;
 }

@@ -22,7 +22,10 @@ hg_optim *hg_optim_adamw(hg_params *params, const hg_adam_opts *opts)
         return NULL;
     hg_optim *opt = hg_optim_create(params, HG_OPTIM_ADAMW, adamw_update, o.amsgrad ? 3 : 2,
                                     hg_adam_state_names);
-    if (opt)
+    if (opt) {
         opt->adam = o;
+        for (int i = 0; i < opt->n_slots; i++)
+            opt->slots[i].weight_decay = o.weight_decay;
+    }
     return opt;
 }

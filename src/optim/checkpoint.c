@@ -7,6 +7,7 @@
  *   hinge.format          "hinge-checkpoint/1"
  *   hinge.optim           "sgd" | "adam" | "adamw", with hinge.optim.<hyper-parameter> and
  *   hinge.optim.step.<p>  per-parameter update counts (PyTorch's state['step'])
+ *   hinge.optim.weight_decay.<p>  where a parameter has its own weight decay
  *   hinge.step, hinge.rng.seed, hinge.rng.counter   the train state
  *   hinge.crc32           CRC-32 of all tensors (name, shape, bytes, in name order) and all
  *                         other metadata (in key order): safetensors has no checksum, and a
@@ -27,6 +28,7 @@
 #define CKPT_FORMAT "hinge-checkpoint/1"
 #define CKPT_STATE_PREFIX "optim."
 #define CKPT_STEP_PREFIX "hinge.optim.step."
+#define CKPT_WD_PREFIX "hinge.optim.weight_decay."
 
 static bool starts_with(const char *s, const char *prefix)
 {
@@ -139,6 +141,11 @@ static int optim_hparams(const hg_optim *opt, hparam *h)
     return n;
 }
 
+static double global_decay(const hg_optim *opt)
+{
+    return opt->kind == HG_OPTIM_SGD ? opt->sgd.weight_decay : opt->adam.weight_decay;
+}
+
 static hg_status optim_metadata(const hg_optim *opt, hg_metadata *m)
 {
     char key[512];
@@ -154,6 +161,10 @@ static hg_status optim_metadata(const hg_optim *opt, hg_metadata *m)
     for (int i = 0; i < opt->n_slots && s == HG_OK; i++) {
         snprintf(key, sizeof key, CKPT_STEP_PREFIX "%s", opt->slots[i].name);
         s = set_f(m, key, "%" PRId64, opt->slots[i].step);
+        if (s == HG_OK && opt->slots[i].weight_decay != global_decay(opt)) {
+            snprintf(key, sizeof key, CKPT_WD_PREFIX "%s", opt->slots[i].name);
+            s = set_f(m, key, "%.17g", opt->slots[i].weight_decay);
+        }
     }
     return s;
 }
@@ -367,6 +378,14 @@ static hg_status validate_optim(const char *path, const hg_optim *opt, const hg_
         snprintf(key, sizeof key, CKPT_STEP_PREFIX "%s", sl->name);
         if ((s = get_i64(path, m, key, &r->steps[i])) != HG_OK)
             return s;
+        double wd = global_decay(opt); /* equal to the file's, checked above */
+        snprintf(key, sizeof key, CKPT_WD_PREFIX "%s", sl->name);
+        if (hg_metadata_get(m, key) && (s = get_f64(path, m, key, &wd)) != HG_OK)
+            return s;
+        if (wd != sl->weight_decay)
+            return hg_error(HG_ERR_FORMAT, "%s: %s weight_decay of '%s': expected %.17g, "
+                            "checkpoint has %.17g (hyper-parameters must match to resume)", path,
+                            kind, sl->name, sl->weight_decay, wd);
         for (int k = 0; k < opt->n_state && r->steps[i] > 0; k++) {
             snprintf(key, sizeof key, CKPT_STATE_PREFIX "%s.%s", opt->state_names[k], sl->name);
             const hg_tensor *f = hg_params_get(file, key);
@@ -391,12 +410,13 @@ static hg_status validate_optim(const char *path, const hg_optim *opt, const hg_
                             "this %s for this model)", path, name, kind);
     }
     for (int i = 0; i < m->count; i++) {
-        if (!starts_with(m->keys[i], CKPT_STEP_PREFIX))
-            continue;
-        const char *pname = m->keys[i] + strlen(CKPT_STEP_PREFIX);
-        if (hg_optim_param_steps(opt, pname) < 0)
-            return hg_error(HG_ERR_FORMAT, "%s: optimizer step count of '%s', which is not a "
-                            "trainable parameter here", path, pname);
+        const char *key_i = m->keys[i];
+        size_t skip = starts_with(key_i, CKPT_STEP_PREFIX) ? strlen(CKPT_STEP_PREFIX)
+                      : starts_with(key_i, CKPT_WD_PREFIX) ? strlen(CKPT_WD_PREFIX)
+                                                           : 0;
+        if (skip && hg_optim_param_steps(opt, key_i + skip) < 0)
+            return hg_error(HG_ERR_FORMAT, "%s: optimizer metadata '%s' names '%s', which is "
+                            "not a trainable parameter here", path, key_i, key_i + skip);
     }
     return HG_OK;
 }

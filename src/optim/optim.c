@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+static const hg_optim_slot *find_slot(const hg_optim *opt, const char *name);
+
 hg_optim *hg_optim_create(hg_params *params, hg_optim_kind kind, hg_optim_update_fn update,
                           int n_state, const char *const *state_names)
 {
@@ -99,6 +101,28 @@ hg_status hg_optim_set_lr(hg_optim *opt, double lr)
 double hg_optim_lr(const hg_optim *opt)
 {
     return opt ? *lr_field((hg_optim *)opt) : NAN;
+}
+
+hg_status hg_optim_set_param_weight_decay(hg_optim *opt, const char *name, double wd)
+{
+    if (!opt || !name)
+        return hg_error(HG_ERR_INVALID, "optimizer: NULL argument");
+    if (!(wd >= 0.0) || isinf(wd))
+        return hg_error(HG_ERR_INVALID, "%s: weight_decay of '%s' must be finite and >= 0, "
+                        "got %g", hg_optim_name(opt), name, wd);
+    for (int i = 0; i < opt->n_slots; i++)
+        if (strcmp(opt->slots[i].name, name) == 0) {
+            opt->slots[i].weight_decay = wd;
+            return HG_OK;
+        }
+    return hg_error(HG_ERR_INVALID, "%s: '%s' is not a trainable parameter of this optimizer",
+                    hg_optim_name(opt), name);
+}
+
+double hg_optim_param_weight_decay(const hg_optim *opt, const char *name)
+{
+    const hg_optim_slot *sl = opt && name ? find_slot(opt, name) : NULL;
+    return sl ? sl->weight_decay : NAN;
 }
 
 hg_optim_kind hg_optim_get_kind(const hg_optim *opt) { return opt->kind; }

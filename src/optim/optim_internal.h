@@ -12,6 +12,7 @@ typedef struct hg_optim_slot {
     const char *name; /* owned by the hg_params list */
     hg_tensor *param;
     int64_t step;     /* updates received; 0 also means "no state yet" as in PyTorch */
+    double weight_decay; /* the optimizer's unless set per parameter (a param group) */
     hg_tensor *state[HG_OPTIM_MAX_STATE];
 } hg_optim_slot;
 

@@ -13,9 +13,9 @@
 static hg_status sgd_update(const hg_optim *opt, hg_optim_slot *sl)
 {
     const hg_sgd_opts *o = &opt->sgd;
-    const bool decay = o->weight_decay != 0.0, use_momentum = o->momentum != 0.0;
+    const bool decay = sl->weight_decay != 0.0, use_momentum = o->momentum != 0.0;
     const bool first = sl->step == 1, nesterov = o->nesterov;
-    const float wd = (float)o->weight_decay, mom = (float)o->momentum;
+    const float wd = (float)sl->weight_decay, mom = (float)o->momentum;
     const float keep = (float)(1.0 - o->dampening), neg_lr = (float)(-o->lr);
     float *p = sl->param->data, *b = use_momentum ? sl->state[0]->data : NULL;
     const float *g = sl->param->grad;
@@ -66,7 +66,10 @@ hg_optim *hg_optim_sgd(hg_params *params, const hg_sgd_opts *opts)
     }
     static const char *const names[] = {"momentum_buffer"};
     hg_optim *opt = hg_optim_create(params, HG_OPTIM_SGD, sgd_update, o.momentum != 0.0, names);
-    if (opt)
+    if (opt) {
         opt->sgd = o;
+        for (int i = 0; i < opt->n_slots; i++)
+            opt->slots[i].weight_decay = o.weight_decay;
+    }
     return opt;
 }

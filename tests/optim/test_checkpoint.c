@@ -43,7 +43,10 @@ static hg_optim *make_optim(hg_params *p, hg_optim_kind kind)
     hg_adam_opts o = kind == HG_OPTIM_ADAM ? hg_adam_defaults() : hg_adamw_defaults();
     o.amsgrad = kind == HG_OPTIM_ADAM;
     o.weight_decay = 0.01;
-    return kind == HG_OPTIM_ADAM ? hg_optim_adam(p, &o) : hg_optim_adamw(p, &o);
+    hg_optim *opt = kind == HG_OPTIM_ADAM ? hg_optim_adam(p, &o) : hg_optim_adamw(p, &o);
+    if (opt) /* a parameter group: no decay for the bias */
+        CHECK_OK(hg_optim_set_param_weight_decay(opt, "layer.b", 0.0));
+    return opt;
 }
 
 static void run_init(run *r, hg_optim_kind kind, uint64_t seed)
@@ -228,6 +231,11 @@ static void test_refusals(hg_ctx *ctx, const char *path)
     adam = hg_optim_adam(&r.p, &o);
     CHECK_FAILS(hg_checkpoint_load(path, &r.p, adam, NULL, NULL), HG_ERR_FORMAT,
                 "amsgrad: expected 0, checkpoint has 1");
+    hg_optim_free(adam);
+    o.amsgrad = true;
+    adam = hg_optim_adam(&r.p, &o); /* as saved, but 'layer.b' decays like the rest */
+    CHECK_FAILS(hg_checkpoint_load(path, &r.p, adam, NULL, NULL), HG_ERR_FORMAT,
+                "adam weight_decay of 'layer.b': expected 0.01, checkpoint has 0");
     hg_optim_free(adam);
     UNCHANGED();
 

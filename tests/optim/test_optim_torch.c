@@ -38,13 +38,18 @@ static void make_model(const hg_params *f, hg_params *p)
         buf->grad[i] = 1.0f;
 }
 
-static void run_case(const hg_params *f, const char *name, hg_optim *(*make)(hg_params *, const void *),
-                     const void *opts, const char *const *states, int n_states)
+static void run_case_wd(const hg_params *f, const char *name,
+                        hg_optim *(*make)(hg_params *, const void *), const void *opts,
+                        const char *const *states, int n_states, double b_decay)
 {
     hg_params p;
     make_model(f, &p);
     hg_optim *opt = make(&p, opts);
     REQUIRE(opt);
+    if (b_decay >= 0) {
+        CHECK_OK(hg_optim_set_param_weight_decay(opt, "b", b_decay));
+        CHECK(hg_optim_param_weight_decay(opt, "b") == b_decay);
+    }
     const hg_tensor *lrs = hg_test_get(f, "lrs");
     for (int t = 0; t < STEPS; t++) {
         CHECK_OK(hg_optim_set_lr(opt, (double)lrs->data[t]));
@@ -90,6 +95,13 @@ static void run_case(const hg_params *f, const char *name, hg_optim *(*make)(hg_
     hg_params_free(&p);
 }
 
+static void run_case(const hg_params *f, const char *name,
+                     hg_optim *(*make)(hg_params *, const void *), const void *opts,
+                     const char *const *states, int n_states)
+{
+    run_case_wd(f, name, make, opts, states, n_states, -1);
+}
+
 static hg_optim *mk_sgd(hg_params *p, const void *o) { return hg_optim_sgd(p, o); }
 static hg_optim *mk_adam(hg_params *p, const void *o) { return hg_optim_adam(p, o); }
 static hg_optim *mk_adamw(hg_params *p, const void *o) { return hg_optim_adamw(p, o); }
@@ -118,6 +130,17 @@ static void test_optimizers(const hg_params *f)
     a = (hg_adam_opts){.lr = 0.1, .beta1 = 0.85, .beta2 = 0.995, .eps = 1e-7, .weight_decay = 0.2,
                        .amsgrad = true};
     run_case(f, "adamw_ams", mk_adamw, &a, adam3, 3);
+    /* parameter groups: 'b' with its own weight decay */
+    s = (hg_sgd_opts){.lr = 0.1, .momentum = 0.9, .weight_decay = 0.01};
+    run_case_wd(f, "sgd_groups", mk_sgd, &s, mom, 1, 0.2);
+    a = hg_adam_defaults();
+    a.lr = 0.1;
+    a.weight_decay = 0.1;
+    run_case_wd(f, "adam_groups", mk_adam, &a, adam2, 2, 0.0);
+    a = hg_adamw_defaults();
+    a.lr = 0.1;
+    a.weight_decay = 0.05;
+    run_case_wd(f, "adamw_groups", mk_adamw, &a, adam2, 2, 0.0);
 }
 
 static void check_schedule(const hg_params *f, const char *name, const hg_schedule *s)
@@ -278,6 +301,10 @@ static void test_bad_hyperparameters(void)
     CHECK_NULL_WITH(hg_optim_state(o, "momentum_buffer", "w"), "adam: no state 'momentum_buffer'");
     CHECK_NULL_WITH(hg_optim_state(o, "exp_avg", "nope"), "'nope' is not a trainable parameter");
     CHECK_NULL_WITH(hg_optim_state(o, "max_exp_avg_sq", "w"), "no state 'max_exp_avg_sq'");
+    CHECK_FAILS(hg_optim_set_param_weight_decay(o, "x", 0.0), HG_ERR_INVALID,
+                "adam: 'x' is not a trainable parameter");
+    CHECK_FAILS(hg_optim_set_param_weight_decay(o, "w", -1.0), HG_ERR_INVALID,
+                "weight_decay of 'w' must be finite and >= 0, got -1");
     /* a step without gradients changes nothing */
     hg_params_get(&p, "w")->data[0] = 1.0f;
     CHECK_OK(hg_optim_step(o));
