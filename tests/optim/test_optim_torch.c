@@ -50,9 +50,11 @@ static void run_case_wd(const hg_params *f, const char *name,
         CHECK_OK(hg_optim_set_param_weight_decay(opt, "b", b_decay));
         CHECK(hg_optim_param_weight_decay(opt, "b") == b_decay);
     }
-    const hg_tensor *lrs = hg_test_get(f, "lrs");
+    /* the inputs of the fixture script (stored there as float32; here exact as in Python) */
+    static const double lrs[STEPS] = {0.1, 0.05, 0.02, 0.08, 0.03};
     for (int t = 0; t < STEPS; t++) {
-        CHECK_OK(hg_optim_set_lr(opt, (double)lrs->data[t]));
+        CHECK(hg_test_get(f, "lrs")->data[t] == (float)lrs[t]);
+        CHECK_OK(hg_optim_set_lr(opt, lrs[t]));
         float *saved_c = NULL;
         for (int k = 0; k < 3; k++) {
             hg_tensor *x = hg_params_get(&p, names[k]);
