@@ -10,5 +10,6 @@
 #include "hinge/solvers.h"
 #include "hinge/image.h"
 #include "hinge/metrics.h"
+#include "hinge/optim.h"
 
 #endif
