@@ -46,9 +46,12 @@ hg_status hg_fista_l1(const hg_linop *a, const hg_linop *w, const float *y, floa
                       double lambda, const hg_solver_opts *opts, hg_solver_info *info);
 
 /* Building blocks as operators. */
-/* Forward differences with Neumann boundary over the last `dims` (2 or 3) dimensions of a
- * real or complex item: [*shape] -> [dims, *shape]. */
+/* Forward differences with Neumann boundary over the last `dims` (1 to 3) dimensions of a
+ * real or complex item: [*shape] -> [dims, *shape] (ndim <= 4); component d differentiates
+ * along axis ndim - dims + d and is 0 at the last sample of that axis. */
 hg_linop *hg_linop_gradient(hg_dtype dtype, int ndim, const int64_t *shape, int dims);
+/* Its exact operator norm: sqrt(sum over the differentiated axes of 2 + 2 cos(pi / n)). */
+double hg_linop_gradient_norm(int ndim, const int64_t *shape, int dims);
 /* Orthonormal multi-level 2-D/3-D Daubechies wavelet transform (levels, taps 2 = Haar, 4 =
  * db2) with periodic extension over the last `dims` dimensions; sizes divisible by 2^levels. */
 hg_linop *hg_linop_wavelet(hg_dtype dtype, int ndim, const int64_t *shape, int dims, int levels,
