@@ -4,14 +4,17 @@
  *
  * Scaling (documented choice): K = [A; mu D] with mu = ||A|| / ||D||, so both blocks have the
  * same norm and neither dual variable dominates the step sizes; then ||K|| <= sqrt(2) ||A||
- * and tau = sigma = 0.99 / (sqrt(2) ||A||) satisfy sigma tau ||K||^2 < 1. ||A|| comes from
+ * and the steps start at tau = sigma = 0.99 / (sqrt(2) ||A||), so sigma tau ||K||^2 < 1; the
+ * product is kept while the ratio sigma / tau adapts (rebalance below: a fixed ratio that is
+ * fast for one lambda and image size is 10-100x slower for another). ||A|| comes from
  * power iteration enlarged by 1 % (vec.h), ||D|| is exact (hg_linop_gradient_norm). The TV
  * term becomes (lambda / mu) ||mu D x||_{2,1}, whose conjugate's prox is the projection of
  * each pixel's dual vector onto the ball of radius lambda / mu. The data term's conjugate
  * prox is p -> (p - sigma y) / (1 + sigma).
  *
- * Reported residual: ||x_k - x_{k-1}|| / ||x_k||; objective: the primal objective above at
- * the returned x. */
+ * Reported residual: the larger relative change of the primal and the dual iterate,
+ * max(||x_k - x_{k-1}|| / ||x_k||, ||z_k - z_{k-1}|| / ||z_k||) (x alone would stall at the
+ * first iteration from x = z = 0); objective: the primal objective above at the returned x. */
 #include "solvers/vec.h"
 
 #include <math.h>
@@ -114,6 +117,64 @@ static double primal_objective(const pdhg *P, const float *y, const float *x, fl
     return 0.5 * d * d + P->lambda * tv_of_gradient(P, gx);
 }
 
+/* The adaptive step balance of Goldstein et al. (2015): the product sigma tau stays fixed (so
+ * sigma tau ||K||^2 < 1 holds throughout) while the ratio moves to balance the primal and
+ * dual residuals; alpha decays so the adaptation stops and the usual convergence proof
+ * applies. The l1 norms of the residuals are compared, as in the paper. */
+typedef struct {
+    double alpha, eta, delta;
+} balance;
+
+static void rebalance(balance *b, double primal_res, double dual_res, double *tau, double *sigma)
+{
+    if (primal_res > b->delta * dual_res) { /* primal lags: larger primal steps */
+        *tau /= 1.0 - b->alpha;
+        *sigma *= 1.0 - b->alpha;
+        b->alpha *= b->eta;
+    } else if (primal_res < dual_res / b->delta) {
+        *tau *= 1.0 - b->alpha;
+        *sigma /= 1.0 - b->alpha;
+        b->alpha *= b->eta;
+    }
+}
+
+/* Dual step: z = [p; q] <- prox_{sigma F*}(z_old + sigma K xhat), kxh = K xhat. */
+static void dual_step(const pdhg *P, const float *y, const float *zold, const float *kxh,
+                      float *z, double sigma)
+{
+    int64_t m = P->m, nq = P->nq;
+    float fs = (float)sigma, inv = (float)(1.0 / (1.0 + sigma));
+#pragma omp parallel for schedule(static) if (m > 32768)
+    for (int64_t i = 0; i < m; i++)
+        z[i] = (zold[i] + fs * (kxh[i] - y[i])) * inv;
+#pragma omp parallel for schedule(static) if (nq > 32768)
+    for (int64_t i = m; i < m + nq; i++)
+        z[i] = zold[i] + fs * kxh[i];
+    project_ball(P, z + m, P->lambda / P->mu);
+}
+
+/* kt = K^T z = A^H p + mu D^T q (tmp: n floats). */
+static hg_status adjoint_k(const pdhg *P, const float *z, float *kt, float *tmp)
+{
+    hg_status s = hg_linop_adjoint(P->a, z, kt);
+    if (s == HG_OK)
+        s = hg_linop_adjoint(P->grad, z + P->m, tmp);
+    if (s == HG_OK)
+        hg_vec_axpy(kt, P->mu, tmp, P->n);
+    return s;
+}
+
+/* kx = K x = [A x; mu D x]. */
+static hg_status forward_k(const pdhg *P, const float *x, float *kx)
+{
+    hg_status s = hg_linop_forward(P->a, x, kx);
+    if (s == HG_OK)
+        s = hg_linop_forward(P->grad, x, kx + P->m);
+    if (s == HG_OK)
+        hg_vec_scale(kx + P->m, P->mu, P->nq);
+    return s;
+}
+
 hg_status hg_pdhg_tv(const hg_linop *a, const float *y, float *x, double lambda,
                      const hg_solver_opts *opts, hg_solver_info *info)
 {
@@ -128,50 +189,60 @@ hg_status hg_pdhg_tv(const hg_linop *a, const float *y, float *x, double lambda,
         s = pdhg_setup(&P, a, lambda);
     if (s != HG_OK)
         return s;
-    int64_t n = P.n, m = P.m, nq = P.nq;
+    int64_t n = P.n, mz = P.m + P.nq;
     float *v[8];
-    float *work = hg_solver_work("pdhg_tv", 8, (int64_t[]){m, m, nq, nq, n, n, n, n}, v);
+    float *work = hg_solver_work("pdhg_tv", 8, (int64_t[]){mz, mz, mz, mz, n, n, n, n}, v);
     if (!work) {
         hg_linop_free(P.grad);
         return HG_ERR_NOMEM;
     }
-    float *p = v[0], *ax = v[1], *q = v[2], *gx = v[3], *t1 = v[4], *t2 = v[5], *xold = v[6],
-          *xbar = v[7];
-    hg_vec_zero(p, m);
-    hg_vec_zero(q, nq);
+    /* z = [p; q] dual (data; gradient), kx = K x_k, kxh = K xhat, kt = K^T z */
+    float *z = v[0], *zold = v[1], *kx = v[2], *kxh = v[3], *kt = v[4], *ktold = v[5],
+          *xold = v[6], *tmp = v[7];
+    hg_vec_zero(z, mz);
+    hg_vec_zero(kt, n);
     if (cfg.nonneg)
         hg_vec_clamp_nonneg(x, n);
-    hg_vec_copy(xbar, x, n);
-    double sigma = P.sigma, tau = P.tau, mu = P.mu, radius = lambda / mu;
-    double residual = NAN;
+    s = forward_k(&P, x, kx);
+    double tau = P.tau, sigma = P.sigma, residual = NAN;
+    balance bal = {0.5, 0.95, 1.5};
     int32_t it = 0;
-    while (it < cfg.max_iter) {
-        /* dual ascent on both blocks at the extrapolated point */
-        if ((s = hg_linop_forward(a, xbar, ax)) != HG_OK ||
-            (s = hg_linop_forward(P.grad, xbar, gx)) != HG_OK)
-            break;
-        float fs = (float)sigma, inv = (float)(1.0 / (1.0 + sigma)), fsm = (float)(sigma * mu);
-#pragma omp parallel for schedule(static) if (m > 32768)
-        for (int64_t i = 0; i < m; i++)
-            p[i] = (p[i] + fs * (ax[i] - y[i])) * inv;
-        hg_vec_axpy(q, fsm, gx, nq);
-        project_ball(&P, q, radius);
-        /* primal descent */
-        if ((s = hg_linop_adjoint(a, p, t1)) != HG_OK ||
-            (s = hg_linop_adjoint(P.grad, q, t2)) != HG_OK)
-            break;
+    while (s == HG_OK && it < cfg.max_iter) {
+        /* primal step, then the extrapolated point xhat = 2 x_{k+1} - x_k (in tmp) */
         hg_vec_copy(xold, x, n);
-        float ft = (float)tau, ftm = (float)(tau * mu);
+        float ft = (float)tau;
 #pragma omp parallel for schedule(static) if (n > 32768)
         for (int64_t i = 0; i < n; i++) {
-            float v_new = x[i] - ft * t1[i] - ftm * t2[i];
+            float v_new = x[i] - ft * kt[i];
             x[i] = cfg.nonneg && v_new < 0.0f ? 0.0f : v_new;
-            xbar[i] = 2.0f * x[i] - xold[i];
+            tmp[i] = 2.0f * x[i] - xold[i];
         }
+        if ((s = forward_k(&P, tmp, kxh)) != HG_OK)
+            break;
+        float *t = zold;
+        zold = z, z = t;
+        dual_step(&P, y, zold, kxh, z, sigma);
+        t = ktold;
+        ktold = kt, kt = t;
+        if ((s = adjoint_k(&P, z, kt, tmp)) != HG_OK)
+            break;
+        /* residuals of the optimality conditions (Goldstein et al. eq. 9-10); K x_{k+1} =
+         * (K xhat + K x_k) / 2 because xhat = 2 x_{k+1} - x_k */
+        double pr = 0.0, dr = 0.0, itau = 1.0 / tau, isig = 1.0 / sigma;
+#pragma omp parallel for schedule(static) reduction(+ : pr) if (n > 32768)
+        for (int64_t i = 0; i < n; i++)
+            pr += fabs((xold[i] - x[i]) * itau - (ktold[i] - kt[i]));
+#pragma omp parallel for schedule(static) reduction(+ : dr) if (mz > 32768)
+        for (int64_t i = 0; i < mz; i++) {
+            dr += fabs((zold[i] - z[i]) * isig - 0.5 * (kx[i] - kxh[i]));
+            kx[i] = 0.5f * (kx[i] + kxh[i]);
+        }
+        rebalance(&bal, pr, dr, &tau, &sigma);
         it++;
-        double xn = hg_vec_nrm2(x, n);
-        residual = hg_vec_dist(x, xold, n) / (xn > 0.0 ? xn : 1.0);
-        if (!isfinite(residual)) {
+        double xn = hg_vec_nrm2(x, n), zn = hg_vec_nrm2(z, mz);
+        residual = fmax(hg_vec_dist(x, xold, n) / (xn > 0.0 ? xn : 1.0),
+                        hg_vec_dist(z, zold, mz) / (zn > 0.0 ? zn : 1.0));
+        if (!isfinite(residual) || !isfinite(pr + dr)) {
             s = hg_error(HG_ERR_NUMERIC, "pdhg_tv: iterate of %s is not finite at iteration %d",
                          a->name, (int)it);
             break;
@@ -183,7 +254,7 @@ hg_status hg_pdhg_tv(const hg_linop *a, const float *y, float *x, double lambda,
     }
     double objective = NAN;
     if (s == HG_OK)
-        objective = primal_objective(&P, y, x, ax, gx, &s);
+        objective = primal_objective(&P, y, x, kxh, kxh + P.m, &s);
     hg_solver_info_set(info, it, residual, objective);
     hg_free(work);
     hg_linop_free(P.grad);
