@@ -20,7 +20,7 @@ typedef struct {
     int ndim, dims, levels, taps, shift, c;
     int64_t shape[HG_MAX_DIMS];
     int64_t stride[HG_MAX_DIMS]; /* in floats */
-    float h[4], g[4];
+    float h[4], g[4]; /* unused taps are 0 */
     int nthreads;
     int64_t tmp_len; /* floats per thread: input and output line */
     float *tmp;
@@ -40,37 +40,67 @@ static void set_filters(wav_data *d)
     d->shift = d->taps / 2 - 1;
 }
 
-static void analyze_line(const wav_data *d, const float *t, float *out, int64_t len)
+/* Lines are processed as tiles: `wdt` floats that are contiguous in memory and transformed
+ * alike (re and im of one element along the last axis; up to TILE_FLOATS neighbouring lines for
+ * the other axes, so that a strided axis is read row by row instead of one float per cache
+ * line). Filters index rows (2k + j - shift) mod len; only the rows near the ends wrap. */
+#define TILE_FLOATS 32
+
+static inline int64_t wrap(int64_t i, int64_t len)
+{
+    return i < 0 ? i + len : i >= len ? i - len : i;
+}
+
+static void analyze_tile(const wav_data *d, const float *t, float *out, int64_t len, int64_t wdt)
 {
     int64_t half = len / 2;
-    int c = d->c;
+    const float h0 = d->h[0], h1 = d->h[1], g0 = d->g[0], g1 = d->g[1];
+    const float h2 = d->h[2], h3 = d->h[3], g2 = d->g[2], g3 = d->g[3]; /* 0 for Haar */
     for (int64_t k = 0; k < half; k++) {
-        for (int e = 0; e < c; e++) {
-            float a = 0.0f, det = 0.0f;
-            for (int j = 0; j < d->taps; j++) {
-                int64_t idx = (2 * k + j - d->shift + len) % len;
-                float v = t[idx * c + e];
-                a += d->h[j] * v;
-                det += d->g[j] * v;
+        float *a = out + k * wdt, *det = out + (half + k) * wdt;
+        int64_t b = 2 * k - d->shift;
+        const float *s0 = t + wrap(b, len) * wdt, *s1 = t + wrap(b + 1, len) * wdt;
+        if (d->taps == 2) {
+            for (int64_t e = 0; e < wdt; e++) {
+                a[e] = h0 * s0[e] + h1 * s1[e];
+                det[e] = g0 * s0[e] + g1 * s1[e];
             }
-            out[k * c + e] = a;
-            out[(half + k) * c + e] = det;
+            continue;
+        }
+        const float *s2 = t + wrap(b + 2, len) * wdt, *s3 = t + wrap(b + 3, len) * wdt;
+        for (int64_t e = 0; e < wdt; e++) {
+            a[e] = h0 * s0[e] + h1 * s1[e] + h2 * s2[e] + h3 * s3[e];
+            det[e] = g0 * s0[e] + g1 * s1[e] + g2 * s2[e] + g3 * s3[e];
         }
     }
 }
 
-static void synthesize_line(const wav_data *d, const float *t, float *out, int64_t len)
+/* The adjoint (= inverse) of analyze_tile, written per output row pair (2m, 2m+1) so every row
+ * is written once. With i = 2k + j - shift: Haar (shift 0) gives row 2m from (j 0, k m) and
+ * 2m+1 from (j 1, k m); db2 (shift 1) gives 2m from (j 1, k m) + (j 3, k m-1) and 2m+1 from
+ * (j 0, k m+1) + (j 2, k m), k taken modulo len/2. */
+static void synthesize_tile(const wav_data *d, const float *t, float *out, int64_t len,
+                            int64_t wdt)
 {
     int64_t half = len / 2;
-    int c = d->c;
-    memset(out, 0, (size_t)(len * c) * sizeof(float));
-    for (int64_t k = 0; k < half; k++) {
-        for (int e = 0; e < c; e++) {
-            float a = t[k * c + e], det = t[(half + k) * c + e];
-            for (int j = 0; j < d->taps; j++) {
-                int64_t idx = (2 * k + j - d->shift + len) % len;
-                out[idx * c + e] += d->h[j] * a + d->g[j] * det;
+    const float h0 = d->h[0], h1 = d->h[1], g0 = d->g[0], g1 = d->g[1];
+    const float h2 = d->h[2], h3 = d->h[3], g2 = d->g[2], g3 = d->g[3];
+    for (int64_t m = 0; m < half; m++) {
+        float *even = out + 2 * m * wdt, *odd = even + wdt;
+        const float *a = t + m * wdt, *det = t + (half + m) * wdt;
+        if (d->taps == 2) {
+            for (int64_t e = 0; e < wdt; e++) {
+                even[e] = h0 * a[e] + g0 * det[e];
+                odd[e] = h1 * a[e] + g1 * det[e];
             }
+            continue;
+        }
+        int64_t prev = wrap(m - 1, half), next = wrap(m + 1, half);
+        const float *ap = t + prev * wdt, *dp = t + (half + prev) * wdt;
+        const float *an = t + next * wdt, *dn = t + (half + next) * wdt;
+        for (int64_t e = 0; e < wdt; e++) {
+            even[e] = h1 * a[e] + g1 * det[e] + h3 * ap[e] + g3 * dp[e];
+            odd[e] = h0 * an[e] + g0 * dn[e] + h2 * a[e] + g2 * det[e];
         }
     }
 }
@@ -80,39 +110,52 @@ static void synthesize_line(const wav_data *d, const float *t, float *out, int64
 static void transform_axis(const wav_data *d, float *buf, const int64_t *ext, int axis,
                            bool analysis)
 {
-    int64_t lines = 1;
-    for (int i = 0; i < d->ndim; i++)
+    int last = d->ndim - 1;
+    int64_t row = ext[last] * d->c; /* contiguous floats of one block row along the last axis */
+    int64_t wdt = axis == last ? d->c : (row < TILE_FLOATS ? row : TILE_FLOATS);
+    int64_t chunks = axis == last ? 1 : (row + wdt - 1) / wdt;
+    int64_t groups = 1; /* coordinates on the axes other than `axis` and the last one */
+    for (int i = 0; i < last; i++)
         if (i != axis)
-            lines *= ext[i];
-    int64_t len = ext[axis], step = d->stride[axis];
-    int c = d->c;
+            groups *= ext[i];
+    int64_t tiles = groups * chunks, len = ext[axis];
+    int64_t step = d->stride[axis];
     int nth = omp_get_max_threads() < d->nthreads ? omp_get_max_threads() : d->nthreads;
-    if (lines * len * c < 16384)
+    if (groups * row * (axis == last ? 1 : len) < 16384) /* floats in the block */
         nth = 1;
 #pragma omp parallel num_threads(nth)
     {
         float *tin = d->tmp + (int64_t)omp_get_thread_num() * d->tmp_len;
         float *tout = tin + d->tmp_len / 2;
 #pragma omp for schedule(static)
-        for (int64_t line = 0; line < lines; line++) {
-            int64_t rem = line, off = 0;
-            for (int i = d->ndim - 1; i >= 0; i--) {
+        for (int64_t tile = 0; tile < tiles; tile++) {
+            /* tile = [group coordinates][chunk of the last axis] (one chunk for the last axis) */
+            int64_t rem = tile / chunks, off = 0, w = wdt;
+            if (axis != last) {
+                off = (tile % chunks) * wdt;
+                w = row - off < wdt ? row - off : wdt;
+            }
+            for (int i = last - 1; i >= 0; i--) {
                 if (i == axis)
                     continue;
                 off += (rem % ext[i]) * d->stride[i];
                 rem /= ext[i];
             }
             float *base = buf + off;
-            for (int64_t k = 0; k < len; k++)
-                for (int e = 0; e < c; e++)
-                    tin[k * c + e] = base[k * step + e];
-            if (analysis)
-                analyze_line(d, tin, tout, len);
+            if (step == w) /* the last axis: the line is contiguous */
+                memcpy(tin, base, (size_t)(len * w) * sizeof(float));
             else
-                synthesize_line(d, tin, tout, len);
-            for (int64_t k = 0; k < len; k++)
-                for (int e = 0; e < c; e++)
-                    base[k * step + e] = tout[k * c + e];
+                for (int64_t k = 0; k < len; k++)
+                    memcpy(tin + k * w, base + k * step, (size_t)w * sizeof(float));
+            if (analysis)
+                analyze_tile(d, tin, tout, len, w);
+            else
+                synthesize_tile(d, tin, tout, len, w);
+            if (step == w)
+                memcpy(base, tout, (size_t)(len * w) * sizeof(float));
+            else
+                for (int64_t k = 0; k < len; k++)
+                    memcpy(base + k * step, tout + k * w, (size_t)w * sizeof(float));
         }
     }
 }
@@ -211,7 +254,7 @@ hg_linop *hg_linop_wavelet(hg_dtype dtype, int ndim, const int64_t *shape, int d
     /* One input and one output line per thread, allocated once (operators are not
      * thread-safe, see linop.h; calls run parallel inside). */
     d->nthreads = omp_get_max_threads();
-    d->tmp_len = 2 * maxlen * d->c;
+    d->tmp_len = 2 * maxlen * (TILE_FLOATS > d->c ? TILE_FLOATS : d->c);
     d->tmp = hg_malloc((size_t)(d->nthreads * d->tmp_len) * sizeof(float));
     if (!d->tmp) {
         hg_linop_free(op);
