@@ -175,6 +175,48 @@ static hg_status forward_k(const pdhg *P, const float *x, float *kx)
     return s;
 }
 
+/* l1 norm of the primal residual (x_k - x_{k+1}) / tau - K^T (z_k - z_{k+1}) (Goldstein et al.
+ * eq. 9), reduced over fixed blocks so the step adaptation is the same for any thread count. */
+static double primal_residual(const float *xold, const float *x, const float *ktold,
+                              const float *kt, int64_t n, double itau)
+{
+    double part[HG_VEC_MAX_BLOCKS];
+    int64_t len = hg_vec_block_len(n), nb = (n + len - 1) / len;
+#pragma omp parallel for schedule(static) if (nb > 1)
+    for (int64_t b = 0; b < nb; b++) {
+        double s = 0.0;
+        for (int64_t i = b * len; i < n && i < (b + 1) * len; i++)
+            s += fabs((xold[i] - x[i]) * itau - (ktold[i] - kt[i]));
+        part[b] = s;
+    }
+    double s = 0.0;
+    for (int64_t b = 0; b < nb; b++)
+        s += part[b];
+    return s;
+}
+
+/* l1 norm of the dual residual (z_k - z_{k+1}) / sigma - K (x_k - x_{k+1}) (eq. 10), where
+ * K x_{k+1} = (K xhat + K x_k) / 2 because xhat = 2 x_{k+1} - x_k; kx advances to K x_{k+1}. */
+static double dual_residual(const float *zold, const float *z, float *kx, const float *kxh,
+                            int64_t mz, double isig)
+{
+    double part[HG_VEC_MAX_BLOCKS];
+    int64_t len = hg_vec_block_len(mz), nb = (mz + len - 1) / len;
+#pragma omp parallel for schedule(static) if (nb > 1)
+    for (int64_t b = 0; b < nb; b++) {
+        double s = 0.0;
+        for (int64_t i = b * len; i < mz && i < (b + 1) * len; i++) {
+            s += fabs((zold[i] - z[i]) * isig - 0.5 * (kx[i] - kxh[i]));
+            kx[i] = 0.5f * (kx[i] + kxh[i]);
+        }
+        part[b] = s;
+    }
+    double s = 0.0;
+    for (int64_t b = 0; b < nb; b++)
+        s += part[b];
+    return s;
+}
+
 hg_status hg_pdhg_tv(const hg_linop *a, const float *y, float *x, double lambda,
                      const hg_solver_opts *opts, hg_solver_info *info)
 {
@@ -226,17 +268,9 @@ hg_status hg_pdhg_tv(const hg_linop *a, const float *y, float *x, double lambda,
         ktold = kt, kt = t;
         if ((s = adjoint_k(&P, z, kt, tmp)) != HG_OK)
             break;
-        /* residuals of the optimality conditions (Goldstein et al. eq. 9-10); K x_{k+1} =
-         * (K xhat + K x_k) / 2 because xhat = 2 x_{k+1} - x_k */
-        double pr = 0.0, dr = 0.0, itau = 1.0 / tau, isig = 1.0 / sigma;
-#pragma omp parallel for schedule(static) reduction(+ : pr) if (n > 32768)
-        for (int64_t i = 0; i < n; i++)
-            pr += fabs((xold[i] - x[i]) * itau - (ktold[i] - kt[i]));
-#pragma omp parallel for schedule(static) reduction(+ : dr) if (mz > 32768)
-        for (int64_t i = 0; i < mz; i++) {
-            dr += fabs((zold[i] - z[i]) * isig - 0.5 * (kx[i] - kxh[i]));
-            kx[i] = 0.5f * (kx[i] + kxh[i]);
-        }
+        /* residuals of the optimality conditions, then the step balance */
+        double pr = primal_residual(xold, x, ktold, kt, n, 1.0 / tau);
+        double dr = dual_residual(zold, z, kx, kxh, mz, 1.0 / sigma);
         rebalance(&bal, pr, dr, &tau, &sigma);
         it++;
         double xn = hg_vec_nrm2(x, n), zn = hg_vec_nrm2(z, mz);

@@ -8,12 +8,12 @@
 /* Reductions split the vector into at most VEC_MAX_BLOCKS fixed blocks of at least
  * VEC_MIN_BLOCK floats: the split depends only on n, never on the thread count, so the sum is
  * reproducible. The partial sums live on the stack (no allocation per call). */
-#define VEC_MAX_BLOCKS 256
+#define VEC_MAX_BLOCKS HG_VEC_MAX_BLOCKS
 #define VEC_MIN_BLOCK 8192
 /* Below this many floats the element-wise kernels stay single-threaded. */
 #define VEC_PAR_MIN 32768
 
-static int64_t block_len(int64_t n)
+int64_t hg_vec_block_len(int64_t n)
 {
     int64_t len = (n + VEC_MAX_BLOCKS - 1) / VEC_MAX_BLOCKS;
     return len < VEC_MIN_BLOCK ? VEC_MIN_BLOCK : len;
@@ -22,7 +22,7 @@ static int64_t block_len(int64_t n)
 double hg_vec_dot(const float *a, const float *b, int64_t n)
 {
     double part[VEC_MAX_BLOCKS];
-    int64_t len = block_len(n), nb = (n + len - 1) / len;
+    int64_t len = hg_vec_block_len(n), nb = (n + len - 1) / len;
 #pragma omp parallel for schedule(static) if (nb > 1)
     for (int64_t blk = 0; blk < nb; blk++) {
         int64_t lo = blk * len, hi = lo + len < n ? lo + len : n;
@@ -42,7 +42,7 @@ double hg_vec_nrm2(const float *a, int64_t n) { return sqrt(hg_vec_dot(a, a, n))
 double hg_vec_dist(const float *a, const float *b, int64_t n)
 {
     double part[VEC_MAX_BLOCKS];
-    int64_t len = block_len(n), nb = (n + len - 1) / len;
+    int64_t len = hg_vec_block_len(n), nb = (n + len - 1) / len;
 #pragma omp parallel for schedule(static) if (nb > 1)
     for (int64_t blk = 0; blk < nb; blk++) {
         int64_t lo = blk * len, hi = lo + len < n ? lo + len : n;
@@ -103,15 +103,6 @@ void hg_vec_clamp_nonneg(float *x, int64_t n)
 #pragma omp parallel for schedule(static) if (n > VEC_PAR_MIN)
     for (int64_t i = 0; i < n; i++)
         x[i] = x[i] > 0.0f ? x[i] : 0.0f;
-}
-
-bool hg_vec_finite(const float *x, int64_t n)
-{
-    int bad = 0;
-#pragma omp parallel for schedule(static) reduction(| : bad) if (n > VEC_PAR_MIN)
-    for (int64_t i = 0; i < n; i++)
-        bad |= !isfinite(x[i]);
-    return !bad;
 }
 
 /* ---- options, arguments, work memory ---------------------------------------------------- */

@@ -23,8 +23,11 @@ void hg_vec_xpay(float *y, double a, const float *x, int64_t n);
 void hg_vec_sub(float *out, const float *a, const float *b, int64_t n);
 void hg_vec_scale(float *x, double a, int64_t n);
 void hg_vec_clamp_nonneg(float *x, int64_t n);
-/* Whether all n floats are finite. */
-bool hg_vec_finite(const float *x, int64_t n);
+/* Fixed blocks for deterministic reductions written elsewhere: a vector of n floats splits
+ * into (n + len - 1) / len <= HG_VEC_MAX_BLOCKS blocks of len = hg_vec_block_len(n) floats;
+ * reduce each block serially, then add the block results in order. */
+#define HG_VEC_MAX_BLOCKS 256
+int64_t hg_vec_block_len(int64_t n);
 
 /* Options after defaults and validation. */
 typedef struct hg_solver_cfg {
@@ -37,8 +40,7 @@ typedef struct hg_solver_cfg {
 
 /* Validates `opts` (NULL: defaults) for solver `who`; sets the error message on failure. */
 hg_status hg_solver_cfg_init(hg_solver_cfg *cfg, const hg_solver_opts *opts, const char *who);
-/* Checks x, y and the operator are present and that the operator is `dtype`-agnostic or real
- * as required; names `who` and the operator in messages. */
+/* Checks that the operator, y and x are not NULL; names `who` and the operator. */
 hg_status hg_solver_check_args(const char *who, const hg_linop *a, const void *y, const void *x);
 /* Fills info (if not NULL). */
 void hg_solver_info_set(hg_solver_info *info, int32_t iterations, double residual,
