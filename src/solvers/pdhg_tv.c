@@ -12,6 +12,9 @@
  * each pixel's dual vector onto the ball of radius lambda / mu. The data term's conjugate
  * prox is p -> (p - sigma y) / (1 + sigma).
  *
+ * Iteration order as in Goldstein et al. (2015), Algorithm 1: primal step with K^T z_k,
+ * extrapolation xhat = 2 x_{k+1} - x_k, dual step with K xhat.
+ *
  * Reported residual: the larger relative change of the primal and the dual iterate,
  * max(||x_k - x_{k-1}|| / ||x_k||, ||z_k - z_{k-1}|| / ||z_k||) (x alone would stall at the
  * first iteration from x = z = 0); objective: the primal objective above at the returned x. */
