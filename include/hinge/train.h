@@ -8,6 +8,7 @@
 #ifndef HINGE_TRAIN_H
 #define HINGE_TRAIN_H
 
+#include "hinge/autodiff.h"
 #include "hinge/data.h"
 #include "hinge/nn.h"
 #include "hinge/optim.h"
