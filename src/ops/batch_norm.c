@@ -91,7 +91,7 @@ hg_tensor *hg_batch_norm(hg_ctx *ctx, hg_tensor *x, hg_tensor *gamma, hg_tensor 
     HG_PROPAGATE_NULL(x);
     if (check_args(op, x, gamma, beta, running_mean, running_var, momentum, eps) != HG_OK)
         return NULL;
-    int64_t n = x->shape[0], c = x->shape[1], inner = c ? x->numel / (n * c) : 0;
+    int64_t n = x->shape[0], c = x->shape[1], inner = (n * c) != 0 ? x->numel / (n * c) : 0;
     if (n * inner == 0) {
         char sh[96];
         hg_error(HG_ERR_INVALID, "%s of %s %s: no values to normalize", op, hg_tensor_label(x),
