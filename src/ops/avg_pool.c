@@ -4,28 +4,38 @@
  * input elements it covers. The backward spreads each output gradient evenly over its window. */
 #include "ops/poolnorm_internal.h"
 
-typedef struct {
-    int64_t lo[3], hi[3]; /* window clipped to the input */
-    float inv;            /* 1 / divisor; 0 for an empty window */
-} avg_window;
-
-static inline avg_window window_of(const hg_pool_geom *g, int64_t o)
+/* Window of output index o along axis i: clipped to the input in [*lo, *hi); *padded is its
+ * length up to the padded border (what count_include_pad divides by). */
+static inline void axis_window(const hg_pool_geom *g, int i, int64_t o, int64_t *lo, int64_t *hi,
+                               int64_t *padded)
 {
-    int64_t oi[3] = {o / (g->out[1] * g->out[2]), (o / g->out[2]) % g->out[1], o % g->out[2]};
-    avg_window w;
-    int64_t padded = 1, inside = 1;
-    for (int i = 0; i < 3; i++) {
-        int64_t start = oi[i] * g->s[i] - g->p[i], end = start + g->k[i];
-        int64_t pend = end < g->x.in[i] + g->p[i] ? end : g->x.in[i] + g->p[i];
-        padded *= pend - start;
-        w.lo[i] = start < 0 ? 0 : start;
-        w.hi[i] = end > g->x.in[i] ? g->x.in[i] : end;
-        inside *= w.hi[i] > w.lo[i] ? w.hi[i] - w.lo[i] : 0;
-    }
-    int64_t div = g->count_include_pad ? padded : inside;
-    w.inv = inside > 0 && div > 0 ? 1.0f / (float)div : 0.0f;
-    return w;
+    int64_t start = o * g->s[i] - g->p[i], end = start + g->k[i];
+    int64_t limit = g->x.in[i] + g->p[i];
+    *padded = (end < limit ? end : limit) - start;
+    *lo = start < 0 ? 0 : start;
+    *hi = end < g->x.in[i] ? end : g->x.in[i];
 }
+
+/* Visits every output of one plane with its clipped window and 1/divisor; BODY sees lo, hi
+ * (per axis), inv and the flat output index o. Windows are never empty (padding <= k/2). */
+#define FOR_EACH_WINDOW(g, BODY)                                                               \
+    do {                                                                                       \
+        int64_t lo[3], hi[3], pd[3], o = 0;                                                    \
+        for (int64_t od = 0; od < (g)->out[0]; od++) {                                         \
+            axis_window((g), 0, od, &lo[0], &hi[0], &pd[0]);                                   \
+            for (int64_t oh = 0; oh < (g)->out[1]; oh++) {                                     \
+                axis_window((g), 1, oh, &lo[1], &hi[1], &pd[1]);                               \
+                for (int64_t ow = 0; ow < (g)->out[2]; ow++, o++) {                            \
+                    axis_window((g), 2, ow, &lo[2], &hi[2], &pd[2]);                           \
+                    int64_t div = (g)->count_include_pad                                       \
+                                      ? pd[0] * pd[1] * pd[2]                                  \
+                                      : (hi[0] - lo[0]) * (hi[1] - lo[1]) * (hi[2] - lo[2]);   \
+                    float inv = 1.0f / (float)div;                                             \
+                    BODY                                                                       \
+                }                                                                              \
+            }                                                                                  \
+        }                                                                                      \
+    } while (0)
 
 typedef struct {
     hg_pool_geom g;
@@ -43,16 +53,16 @@ static hg_status avg_pool_backward(hg_ctx *ctx, hg_node *n)
 #pragma omp parallel for schedule(static) if (planes * op > 32768)
     for (int64_t pl = 0; pl < planes; pl++) {
         float *gxp = gx + pl * ip;
-        for (int64_t o = 0; o < op; o++) {
-            avg_window w = window_of(g, o);
-            float v = gy[pl * op + o] * w.inv;
-            for (int64_t d = w.lo[0]; d < w.hi[0]; d++)
-                for (int64_t h = w.lo[1]; h < w.hi[1]; h++) {
+        const float *gyp = gy + pl * op;
+        FOR_EACH_WINDOW(g, {
+            float v = gyp[o] * inv;
+            for (int64_t d = lo[0]; d < hi[0]; d++)
+                for (int64_t h = lo[1]; h < hi[1]; h++) {
                     float *row = gxp + (d * in[1] + h) * in[2];
-                    for (int64_t c = w.lo[2]; c < w.hi[2]; c++)
+                    for (int64_t c = lo[2]; c < hi[2]; c++)
                         row[c] += v;
                 }
-        }
+        });
     }
     return HG_OK;
 }
@@ -75,17 +85,17 @@ hg_tensor *hg_avg_pool(hg_ctx *ctx, hg_tensor *x, const hg_pool_opts *opts)
 #pragma omp parallel for schedule(static) if (planes * op > 32768)
     for (int64_t pl = 0; pl < planes; pl++) {
         const float *xp = xd + pl * ip;
-        for (int64_t o = 0; o < op; o++) {
-            avg_window w = window_of(&g, o);
+        float *yp = y + pl * op;
+        FOR_EACH_WINDOW(&g, {
             float acc = 0.0f;
-            for (int64_t d = w.lo[0]; d < w.hi[0]; d++)
-                for (int64_t h = w.lo[1]; h < w.hi[1]; h++) {
+            for (int64_t d = lo[0]; d < hi[0]; d++)
+                for (int64_t h = lo[1]; h < hi[1]; h++) {
                     const float *row = xp + (d * in[1] + h) * in[2];
-                    for (int64_t c = w.lo[2]; c < w.hi[2]; c++)
+                    for (int64_t c = lo[2]; c < hi[2]; c++)
                         acc += row[c];
                 }
-            y[pl * op + o] = acc * w.inv;
-        }
+            yp[o] = acc * inv;
+        });
     }
     hg_node *node = hg_tape_record(ctx, "avg_pool", avg_pool_backward, out, 1, &x);
     if (node) {

@@ -30,7 +30,8 @@ static hg_status max_pool_backward(hg_ctx *ctx, hg_node *n)
     return HG_OK;
 }
 
-/* One window: max over [lo, hi) per dimension, clipped to the input. */
+/* Max over one input plane's window [lo, hi) per axis; *where gets the flat index of the
+ * first maximum (or of the first NaN, which propagates as in PyTorch). */
 static inline float window_max(const float *xp, const int64_t *in, const int64_t *lo,
                                const int64_t *hi, int64_t *where)
 {
@@ -38,14 +39,16 @@ static inline float window_max(const float *xp, const int64_t *in, const int64_t
     int64_t at = (lo[0] * in[1] + lo[1]) * in[2] + lo[2];
     for (int64_t d = lo[0]; d < hi[0]; d++)
         for (int64_t h = lo[1]; h < hi[1]; h++) {
-            const float *row = xp + (d * in[1] + h) * in[2];
+            int64_t base = (d * in[1] + h) * in[2];
             for (int64_t w = lo[2]; w < hi[2]; w++) {
-                float v = row[w];
-                if (v > best || isnan(v)) {
+                float v = xp[base + w];
+                if (!(v <= best)) { /* v > best, or v is NaN */
                     best = v;
-                    at = (d * in[1] + h) * in[2] + w;
-                    if (isnan(v))
-                        return *where = at, v;
+                    at = base + w;
+                    if (v != v) {
+                        *where = at;
+                        return v;
+                    }
                 }
             }
         }
@@ -74,18 +77,21 @@ hg_tensor *hg_max_pool(hg_ctx *ctx, hg_tensor *x, const hg_pool_opts *opts)
 #pragma omp parallel for schedule(static) if (planes * op > 32768)
     for (int64_t pl = 0; pl < planes; pl++) {
         const float *xp = xd + pl * ip;
-        for (int64_t o = 0; o < op; o++) {
-            int64_t oi[3] = {o / (g.out[1] * g.out[2]), (o / g.out[2]) % g.out[1], o % g.out[2]};
-            int64_t lo[3], hi[3];
-            for (int i = 0; i < 3; i++) {
-                int64_t start = oi[i] * g.s[i] - g.p[i], end = start + g.k[i];
-                lo[i] = start < 0 ? 0 : start;
-                hi[i] = end > g.x.in[i] ? g.x.in[i] : end;
+        float *yp = y + pl * op;
+        int64_t *ap = argmax ? argmax + pl * op : NULL;
+        int64_t lo[3], hi[3], o = 0;
+        for (int64_t od = 0; od < g.out[0]; od++) {
+            hg_pool_window(&g, 0, od, &lo[0], &hi[0]);
+            for (int64_t oh = 0; oh < g.out[1]; oh++) {
+                hg_pool_window(&g, 1, oh, &lo[1], &hi[1]);
+                for (int64_t ow = 0; ow < g.out[2]; ow++, o++) {
+                    hg_pool_window(&g, 2, ow, &lo[2], &hi[2]);
+                    int64_t where;
+                    yp[o] = window_max(xp, g.x.in, lo, hi, &where);
+                    if (ap)
+                        ap[o] = where;
+                }
             }
-            int64_t where;
-            y[pl * op + o] = window_max(xp, g.x.in, lo, hi, &where);
-            if (argmax)
-                argmax[pl * op + o] = where;
         }
     }
     hg_node *node = hg_tape_record(ctx, "max_pool", max_pool_backward, out, 1, &x);

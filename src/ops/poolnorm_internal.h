@@ -34,6 +34,15 @@ typedef struct hg_pool_geom {
 hg_status hg_pool_geometry(const char *op, const hg_tensor *x, const hg_pool_opts *opts,
                            hg_pool_geom *g);
 
+/* Window of output index o along axis i of g, clipped to the input: [*lo, *hi). */
+static inline void hg_pool_window(const hg_pool_geom *g, int i, int64_t o, int64_t *lo,
+                                  int64_t *hi)
+{
+    int64_t start = o * g->s[i] - g->p[i], end = start + g->k[i];
+    *lo = start < 0 ? 0 : start;
+    *hi = end < g->x.in[i] ? end : g->x.in[i];
+}
+
 /* Output shape [N, C, *out] of a pooling op, of x's rank. */
 void hg_pool_out_shape(const hg_pool_geom *g, int64_t *shape);
 
