@@ -35,6 +35,7 @@ static hg_status batch_norm_backward(hg_ctx *ctx, hg_node *node)
         double sg = 0.0, sgx = 0.0; /* sum(g), sum(g * xhat) */
         for (int64_t b = 0; b < n; b++) {
             const float *xp = xd + (b * c + ch) * inner, *gp = gy + (b * c + ch) * inner;
+#pragma omp simd reduction(+ : sg, sgx)
             for (int64_t i = 0; i < inner; i++) {
                 sg += gp[i];
                 sgx += (double)gp[i] * ((xp[i] - mu) * is);
@@ -119,10 +120,12 @@ hg_tensor *hg_batch_norm(hg_ctx *ctx, hg_tensor *x, hg_tensor *gamma, hg_tensor 
         if (batch_stats) {
             double s = 0.0, ss = 0.0;
             for (int64_t b = 0; b < n; b++)
+#pragma omp simd reduction(+ : s)
                 for (int64_t i = 0; i < inner; i++)
                     s += xd[(b * c + ch) * inner + i];
             double mu = s / m;
             for (int64_t b = 0; b < n; b++)
+#pragma omp simd reduction(+ : ss)
                 for (int64_t i = 0; i < inner; i++) {
                     double d = xd[(b * c + ch) * inner + i] - mu;
                     ss += d * d;

@@ -34,6 +34,7 @@ static hg_status group_norm_backward(hg_ctx *ctx, hg_node *node)
                 int64_t k = b * groups + ch / cg;
                 float mu = st->mean[k], is = st->invstd[k];
                 const float *xp = xd + (b * c + ch) * inner, *gp = gy + (b * c + ch) * inner;
+#pragma omp simd reduction(+ : sg, sgx)
                 for (int64_t i = 0; i < inner; i++) {
                     sg += gp[i];
                     sgx += (double)gp[i] * ((xp[i] - mu) * is);
@@ -56,6 +57,7 @@ static hg_status group_norm_backward(hg_ctx *ctx, hg_node *node)
         for (int64_t ch = c0; ch < c0 + cg; ch++) {
             float w = gamma ? gamma->data[ch] : 1.0f;
             const float *xp = xd + (b * c + ch) * inner, *gp = gy + (b * c + ch) * inner;
+#pragma omp simd reduction(+ : s1, s2)
             for (int64_t i = 0; i < inner; i++) {
                 double d = (double)w * gp[i];
                 s1 += d;
@@ -107,9 +109,11 @@ hg_tensor *hg_group_norm_impl(hg_ctx *ctx, const char *op, hg_tensor *x, int gro
         const float *xg = xd + (b * c + c0) * inner; /* the group is contiguous */
         int64_t len = cg * inner;
         double s = 0.0, ss = 0.0;
+#pragma omp simd reduction(+ : s)
         for (int64_t i = 0; i < len; i++)
             s += xg[i];
         double mu = len ? s / m : 0.0;
+#pragma omp simd reduction(+ : ss)
         for (int64_t i = 0; i < len; i++)
             ss += (xg[i] - mu) * (xg[i] - mu);
         float muf = (float)mu, is = (float)(1.0 / sqrt((len ? ss / m : 0.0) + (double)eps));

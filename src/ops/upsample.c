@@ -69,6 +69,24 @@ static void linear_table(axis_table *t, int64_t in, int64_t out, bool align_corn
     t->taps = 2;
 }
 
+/* The (up to 4) input rows that output row (od, oh) of a plane draws from, with their weights
+ * (products of the depth and height tap weights). Returns their number. */
+static inline int source_rows(const axis_table *a, const int64_t *in, int64_t od, int64_t oh,
+                              int64_t *offset, float *weight)
+{
+    int nr = 0;
+    for (int td = 0; td < a[0].taps; td++) {
+        int64_t sd = td ? a[0].i1[od] : a[0].i0[od];
+        float wd = td ? a[0].w1[od] : a[0].w0[od];
+        for (int th = 0; th < a[1].taps; th++, nr++) {
+            int64_t sh = th ? a[1].i1[oh] : a[1].i0[oh];
+            offset[nr] = (sd * in[1] + sh) * in[2];
+            weight[nr] = wd * (th ? a[1].w1[oh] : a[1].w0[oh]);
+        }
+    }
+    return nr;
+}
+
 static hg_status upsample_backward(hg_ctx *ctx, hg_node *n)
 {
     const upsample_state *st = n->state;
@@ -84,22 +102,24 @@ static hg_status upsample_backward(hg_ctx *ctx, hg_node *n)
         float *gxp = gx + pl * ip;
         const float *gyp = gy + pl * op;
         for (int64_t od = 0; od < out[0]; od++)
-            for (int64_t oh = 0; oh < out[1]; oh++)
-                for (int64_t ow = 0; ow < out[2]; ow++) {
-                    float g = gyp[(od * out[1] + oh) * out[2] + ow];
-                    for (int td = 0; td < a[0].taps; td++) {
-                        int64_t sd = td ? a[0].i1[od] : a[0].i0[od];
-                        float wd = g * (td ? a[0].w1[od] : a[0].w0[od]);
-                        for (int th = 0; th < a[1].taps; th++) {
-                            int64_t sh = th ? a[1].i1[oh] : a[1].i0[oh];
-                            float wdh = wd * (th ? a[1].w1[oh] : a[1].w0[oh]);
-                            float *row = gxp + (sd * in[1] + sh) * in[2];
-                            row[a[2].i0[ow]] += wdh * a[2].w0[ow];
-                            if (a[2].taps > 1)
-                                row[a[2].i1[ow]] += wdh * a[2].w1[ow];
+            for (int64_t oh = 0; oh < out[1]; oh++) {
+                int64_t off[4];
+                float rw[4];
+                int nr = source_rows(a, in, od, oh, off, rw);
+                const float *grow = gyp + (od * out[1] + oh) * out[2];
+                for (int r = 0; r < nr; r++) {
+                    float *row = gxp + off[r];
+                    if (a[2].taps == 1)
+                        for (int64_t ow = 0; ow < out[2]; ow++)
+                            row[a[2].i0[ow]] += rw[r] * grow[ow];
+                    else
+                        for (int64_t ow = 0; ow < out[2]; ow++) {
+                            float g = rw[r] * grow[ow];
+                            row[a[2].i0[ow]] += a[2].w0[ow] * g;
+                            row[a[2].i1[ow]] += a[2].w1[ow] * g;
                         }
-                    }
                 }
+            }
     }
     return HG_OK;
 }
@@ -167,26 +187,27 @@ hg_tensor *hg_upsample(hg_ctx *ctx, hg_tensor *x, const int64_t *out_size, hg_up
         const float *xp = xd + pl * ip;
         float *yp = y + pl * op;
         for (int64_t od = 0; od < os[0]; od++)
-            for (int64_t oh = 0; oh < os[1]; oh++)
-                for (int64_t ow = 0; ow < os[2]; ow++) {
-                    float acc = 0.0f;
-                    for (int td = 0; td < a[0].taps; td++) {
-                        int64_t sdi = td ? a[0].i1[od] : a[0].i0[od];
-                        float wd = td ? a[0].w1[od] : a[0].w0[od];
-                        float accd = 0.0f;
-                        for (int th = 0; th < a[1].taps; th++) {
-                            int64_t shi = th ? a[1].i1[oh] : a[1].i0[oh];
-                            float wh = th ? a[1].w1[oh] : a[1].w0[oh];
-                            const float *row = xp + (sdi * in[1] + shi) * in[2];
-                            float v = a[2].w0[ow] * row[a[2].i0[ow]];
-                            if (a[2].taps > 1)
-                                v += a[2].w1[ow] * row[a[2].i1[ow]];
-                            accd += wh * v;
-                        }
-                        acc += wd * accd;
-                    }
-                    yp[(od * os[1] + oh) * os[2] + ow] = acc;
+            for (int64_t oh = 0; oh < os[1]; oh++) {
+                int64_t off[4];
+                float rw[4];
+                int nr = source_rows(a, in, od, oh, off, rw);
+                float *yrow = yp + (od * os[1] + oh) * os[2];
+                if (a[2].taps == 1 && nr == 1) { /* nearest, or a copied axis */
+                    const float *row = xp + off[0];
+                    for (int64_t ow = 0; ow < os[2]; ow++)
+                        yrow[ow] = rw[0] * row[a[2].i0[ow]];
+                    continue;
                 }
+                for (int64_t ow = 0; ow < os[2]; ow++) {
+                    int64_t i0 = a[2].i0[ow], i1 = a[2].i1[ow];
+                    float w0 = a[2].w0[ow], w1 = a[2].w1[ow], acc = 0.0f;
+                    for (int r = 0; r < nr; r++) {
+                        const float *row = xp + off[r];
+                        acc += rw[r] * (w0 * row[i0] + w1 * row[i1]);
+                    }
+                    yrow[ow] = acc;
+                }
+            }
     }
     hg_node *node = hg_tape_record(ctx, "upsample", upsample_backward, out, 1, &x);
     if (node) {
