@@ -90,6 +90,8 @@ hg_tensor *hg_batch_norm(hg_ctx *ctx, hg_tensor *x, hg_tensor *gamma, hg_tensor 
 {
     const char *op = "batch_norm";
     HG_PROPAGATE_NULL(x);
+    if (!hg_require_ctx(op, ctx))
+        return NULL;
     if (check_args(op, x, gamma, beta, running_mean, running_var, momentum, eps) != HG_OK)
         return NULL;
     int64_t n = x->shape[0], c = x->shape[1], inner = (n * c) != 0 ? x->numel / (n * c) : 0;
@@ -99,8 +101,8 @@ hg_tensor *hg_batch_norm(hg_ctx *ctx, hg_tensor *x, hg_tensor *gamma, hg_tensor 
                  hg_shape_str(x, sh, sizeof sh));
         return NULL;
     }
-    bool batch_stats = hg_ctx_training(ctx) || !running_mean;
-    if (batch_stats && hg_ctx_training(ctx) && n * inner < 2) {
+    bool training = hg_ctx_training(ctx), batch_stats = training || !running_mean;
+    if (training && n * inner < 2) {
         char sh[96];
         hg_error(HG_ERR_INVALID,
                  "%s of %s %s: expected more than 1 value per channel in training, got %lld", op,
@@ -133,7 +135,7 @@ hg_tensor *hg_batch_norm(hg_ctx *ctx, hg_tensor *x, hg_tensor *gamma, hg_tensor 
             double var = ss / m;
             mean[ch] = (float)mu;
             invstd[ch] = (float)(1.0 / sqrt(var + (double)eps));
-            if (running_mean && hg_ctx_training(ctx)) {
+            if (running_mean && training) {
                 double unbiased = m > 1 ? ss / (m - 1) : var;
                 running_mean->data[ch] =
                     (float)((1.0 - momentum) * running_mean->data[ch] + momentum * mu);

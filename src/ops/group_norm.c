@@ -79,7 +79,7 @@ static hg_status group_norm_backward(hg_ctx *ctx, hg_node *node)
 hg_tensor *hg_group_norm_impl(hg_ctx *ctx, const char *op, hg_tensor *x, int groups,
                               hg_tensor *gamma, hg_tensor *beta, float eps)
 {
-    if (!hg_require_real(op, x) || !hg_require_rank(op, x, 2, 5))
+    if (!hg_require_ctx(op, ctx) || !hg_require_real(op, x) || !hg_require_rank(op, x, 2, 5))
         return NULL;
     int64_t n = x->shape[0], c = x->shape[1];
     if (groups < 1 || c % groups != 0) {

@@ -52,6 +52,15 @@ void hg_pool_out_shape(const hg_pool_geom *g, int64_t *shape);
 hg_tensor *hg_group_norm_impl(hg_ctx *ctx, const char *op, hg_tensor *x, int groups,
                               hg_tensor *gamma, hg_tensor *beta, float eps);
 
+/* These ops keep scratch (tables, statistics) in the context: fails when there is none. */
+static inline bool hg_require_ctx(const char *op, const hg_ctx *ctx)
+{
+    if (ctx)
+        return true;
+    hg_error(HG_ERR_INVALID, "%s: NULL context (the op keeps its scratch in it)", op);
+    return false;
+}
+
 /* Checks an optional per-channel tensor (gamma, beta, running stats) has shape [c]. */
 hg_status hg_check_channel_param(const char *op, const char *role, const hg_tensor *t, int64_t c);
 

@@ -130,7 +130,7 @@ hg_tensor *hg_upsample(hg_ctx *ctx, hg_tensor *x, const int64_t *out_size, hg_up
     HG_PROPAGATE_NULL(x);
     upsample_state s;
     memset(&s, 0, sizeof s);
-    if (hg_planes_of("upsample", x, &s.x) != HG_OK)
+    if (!hg_require_ctx("upsample", ctx) || hg_planes_of("upsample", x, &s.x) != HG_OK)
         return NULL;
     if (mode != HG_UPSAMPLE_NEAREST && mode != HG_UPSAMPLE_LINEAR) {
         hg_error(HG_ERR_INVALID, "upsample of %s: unknown mode %d (expected nearest 0 or linear 1)",

@@ -160,6 +160,23 @@ static void gradchecks(void)
                 hg_tensor_free(x), hg_tensor_free(g), hg_tensor_free(b);
                 hg_tensor_free(nc.rm), hg_tensor_free(nc.rv);
             }
+    /* Parameters only: x does not require a gradient (the backward must skip it). */
+    for (int kind = 0; kind < 4; kind++) {
+        hg_tensor *x = hg_new(NULL, 3, 4, 5), *g = hg_new(NULL, 4), *b = hg_new(NULL, 4);
+        hg_test_fill(x, 801, -1, 2);
+        hg_test_fill(g, 802, 0.5f, 1.5f);
+        hg_test_fill(b, 803, -1, 1);
+        g->requires_grad = b->requires_grad = true;
+        norm_case nc = {kind, 2, true, hg_new(NULL, 4), hg_new(NULL, 4)};
+        hg_tensor_fill(nc.rv, 1.0f);
+        hg_tensor *in[3] = {x, g, b};
+        CHECK_MSG(hg_gradcheck(run_norm, in, 3, &nc, NULL, NULL) == HG_OK, "%s gamma/beta only: %s",
+                  names[kind], hg_error_message());
+        CHECK(x->grad == NULL);
+        n++;
+        hg_tensor_free(x), hg_tensor_free(g), hg_tensor_free(b);
+        hg_tensor_free(nc.rm), hg_tensor_free(nc.rv);
+    }
     printf("norm gradchecks: %d\n", n);
 }
 
@@ -220,6 +237,9 @@ static void errors(hg_ctx *ctx)
     CHECK_NULL_WITH(hg_instance_norm(ctx, pt, NULL, NULL, 1e-5f),
                     "expected more than 1 spatial element, got 1");
     CHECK_NULL_WITH(hg_group_norm(ctx, NULL, 2, NULL, NULL, 1e-5f), "NULL");
+    CHECK_NULL_WITH(hg_group_norm(NULL, x, 2, NULL, NULL, 1e-5f), "group_norm: NULL context");
+    CHECK_NULL_WITH(hg_batch_norm(NULL, x, NULL, NULL, NULL, NULL, 0.1f, 1e-5f),
+                    "batch_norm: NULL context");
     hg_tensor *flat = hg_new(NULL, 8);
     CHECK_NULL_WITH(hg_batch_norm(ctx, flat, NULL, NULL, NULL, NULL, 0.1f, 1e-5f), "rank");
     hg_tensor_free(x), hg_tensor_free(c3), hg_tensor_free(c4), hg_tensor_free(c4b);

@@ -122,6 +122,8 @@ static void errors(hg_ctx *ctx)
     hg_tensor_set_name(v, "vec");
     CHECK_NULL_WITH(hg_upsample(ctx, v, (int64_t[]){4}, HG_UPSAMPLE_NEAREST, false),
                     "vec rank: expected 3 to 5 dimensions, got 1");
+    CHECK_NULL_WITH(hg_upsample(NULL, x, (int64_t[]){4, 4}, HG_UPSAMPLE_NEAREST, false),
+                    "upsample: NULL context");
     CHECK_NULL_WITH(hg_upsample(ctx, NULL, (int64_t[]){4}, HG_UPSAMPLE_NEAREST, false), "NULL");
     hg_tensor_free(x);
     hg_tensor_free(v);
