@@ -210,6 +210,44 @@ static void semantics(hg_ctx *ctx)
     hg_tensor_free(x), hg_tensor_free(rm), hg_tensor_free(rv);
 }
 
+/* Work is split by channel / (sample, group) and reductions stay inside one thread, so results
+ * are bitwise identical for any thread count. */
+static void thread_independence(hg_ctx *ctx)
+{
+    hg_tensor *x = hg_new(NULL, 3, 8, 40, 40);
+    hg_test_fill(x, 31, -3, 5);
+    x->requires_grad = true;
+    float *gy = malloc(sizeof(float) * (size_t)x->numel);
+    hg_rng r = hg_rng_new(32);
+    hg_rng_fill_uniform(&r, gy, x->numel, -1, 1);
+    float *ref[2] = {NULL, NULL};
+    for (int kind = 0; kind < 2; kind++)
+        for (int threads = 1; threads <= 3; threads++) {
+            hg_set_threads(threads);
+            hg_ctx_reset(ctx);
+            if (x->grad)
+                memset(x->grad, 0, sizeof(float) * (size_t)x->numel);
+            hg_tensor *y = kind ? hg_group_norm(ctx, x, 4, NULL, NULL, 1e-5f)
+                                : hg_batch_norm(ctx, x, NULL, NULL, NULL, NULL, 0.1f, 1e-5f);
+            REQUIRE(y);
+            CHECK_OK(hg_backward_seed(ctx, y, gy));
+            size_t bytes = sizeof(float) * (size_t)x->numel;
+            if (threads == 1) {
+                ref[kind] = malloc(2 * bytes);
+                memcpy(ref[kind], y->data, bytes);
+                memcpy((char *)ref[kind] + bytes, x->grad, bytes);
+            } else {
+                CHECK_MSG(memcmp(ref[kind], y->data, bytes) == 0, "kind %d, %d threads: output",
+                          kind, threads);
+                CHECK_MSG(memcmp((char *)ref[kind] + bytes, x->grad, bytes) == 0,
+                          "kind %d, %d threads: gradient", kind, threads);
+            }
+        }
+    hg_set_threads(0);
+    free(ref[0]), free(ref[1]), free(gy);
+    hg_tensor_free(x);
+}
+
 static void errors(hg_ctx *ctx)
 {
     hg_tensor *x = hg_new(NULL, 2, 4, 3, 3);
@@ -259,6 +297,7 @@ int main(void)
            w.g, w.run);
     gradchecks();
     semantics(ctx);
+    thread_independence(ctx);
     errors(ctx);
     hg_ctx_free(ctx);
     hg_params_free(&p);
