@@ -30,22 +30,38 @@ static hg_status max_pool_backward(hg_ctx *ctx, hg_node *n)
     return HG_OK;
 }
 
-/* Max over one input plane's window [lo, hi) per axis; *where gets the flat index of the
- * first maximum. A NaN wins over numbers, as in PyTorch (val > max || isnan(val)). The update
- * is written branch-free: on random data a branch mispredicts half the time. */
+/* Max over one input plane's window [lo, hi) per axis. A NaN wins over numbers, as in
+ * PyTorch (val > max || isnan(val)). The value pass is a plain max (vectorizable, no
+ * index bookkeeping); when `where` is wanted, a second pass over the (small, cached) window
+ * finds the flat index of the first element equal to the max (or the first NaN), PyTorch's
+ * choice among ties. */
 static inline float window_max(const float *xp, const int64_t *in, const int64_t *lo,
                                const int64_t *hi, int64_t *where)
 {
     float best = -INFINITY;
-    int64_t at = (lo[0] * in[1] + lo[1]) * in[2] + lo[2];
+    bool nan = false;
     for (int64_t d = lo[0]; d < hi[0]; d++)
         for (int64_t h = lo[1]; h < hi[1]; h++) {
-            int64_t base = (d * in[1] + h) * in[2];
+            const float *row = xp + (d * in[1] + h) * in[2];
             for (int64_t w = lo[2]; w < hi[2]; w++) {
+                float v = row[w];
+                best = v > best ? v : best;
+                nan |= v != v;
+            }
+        }
+    if (nan)
+        best = NAN;
+    if (!where)
+        return best;
+    /* Backwards with a branch-free select, so the last hit is the first in window order. */
+    int64_t at = (lo[0] * in[1] + lo[1]) * in[2] + lo[2]; /* all -inf: the first element */
+    for (int64_t d = hi[0] - 1; d >= lo[0]; d--)
+        for (int64_t h = hi[1] - 1; h >= lo[1]; h--) {
+            int64_t base = (d * in[1] + h) * in[2];
+            for (int64_t w = hi[2] - 1; w >= lo[2]; w--) {
                 float v = xp[base + w];
-                bool take = (v > best) | (v != v);
-                best = take ? v : best;
-                at = take ? base + w : at;
+                bool hit = (v == best) | (nan & (v != v));
+                at = hit ? base + w : at;
             }
         }
     *where = at;
@@ -82,10 +98,7 @@ hg_tensor *hg_max_pool(hg_ctx *ctx, hg_tensor *x, const hg_pool_opts *opts)
                 hg_pool_window(&g, 1, oh, &lo[1], &hi[1]);
                 for (int64_t ow = 0; ow < g.out[2]; ow++, o++) {
                     hg_pool_window(&g, 2, ow, &lo[2], &hi[2]);
-                    int64_t where;
-                    yp[o] = window_max(xp, g.x.in, lo, hi, &where);
-                    if (ap)
-                        ap[o] = where;
+                    yp[o] = window_max(xp, g.x.in, lo, hi, ap ? ap + o : NULL);
                 }
             }
         }
