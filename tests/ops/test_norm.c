@@ -208,6 +208,35 @@ static void semantics(hg_ctx *ctx)
     CHECK_NEAR(s / 36, 0.0, 1e-5);
     CHECK_NEAR(ss / 36, 1.0, 1e-3);
     hg_tensor_free(x), hg_tensor_free(rm), hg_tensor_free(rv);
+
+    /* A large mean with a small spread (CT numbers around 1000): the statistics must not
+     * cancel. Reference in double from the same float inputs. */
+    hg_tensor *big = hg_new(NULL, 4, 2, 50, 50);
+    hg_test_fill(big, 9, 999, 1001);
+    hg_tensor *yb = hg_batch_norm(ctx, big, NULL, NULL, NULL, NULL, 0.1f, 1e-5f);
+    REQUIRE(yb);
+    double maxerr = 0;
+    for (int ch = 0; ch < 2; ch++) {
+        double mu = 0, var = 0;
+        for (int b = 0; b < 4; b++)
+            for (int i = 0; i < 2500; i++)
+                mu += big->data[(b * 2 + ch) * 2500 + i];
+        mu /= 10000;
+        for (int b = 0; b < 4; b++)
+            for (int i = 0; i < 2500; i++) {
+                double d = big->data[(b * 2 + ch) * 2500 + i] - mu;
+                var += d * d;
+            }
+        var /= 10000;
+        for (int b = 0; b < 4; b++)
+            for (int i = 0; i < 2500; i++) {
+                int64_t k = (b * 2 + ch) * 2500 + i;
+                double e = fabs(yb->data[k] - (big->data[k] - mu) / sqrt(var + 1e-5));
+                maxerr = e > maxerr ? e : maxerr;
+            }
+    }
+    CHECK_MSG(maxerr < 1e-3, "batch norm around 1000: max error %g", maxerr);
+    hg_tensor_free(big);
 }
 
 /* Work is split by channel / (sample, group) and reductions stay inside one thread, so results
