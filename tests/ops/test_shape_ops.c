@@ -24,8 +24,8 @@ static hg_tensor *f_pad2d(hg_ctx *c, hg_tensor **x)
 }
 static hg_tensor *f_pad3d(hg_ctx *c, hg_tensor **x)
 {
-    /* F.pad(x, (1, 1, 0, 2, 1, 0)): W 1/1, H 0/2, D 1/0. */
-    return hg_pad(c, x[0], (const int32_t[]){1, 0, 1}, (const int32_t[]){0, 2, 1}, 0.0f);
+    /* F.pad(x, (1, 1, 2, 0, 1, 3)): W 1/1, H 2/0, D 1/3. */
+    return hg_pad(c, x[0], (const int32_t[]){1, 2, 1}, (const int32_t[]){3, 0, 1}, 0.0f);
 }
 static hg_tensor *f_c2ch(hg_ctx *c, hg_tensor **x) { return hg_complex_to_channels(c, x[0]); }
 static hg_tensor *f_ch2c(hg_ctx *c, hg_tensor **x) { return hg_channels_to_complex(c, x[0]); }
@@ -43,6 +43,7 @@ GC_WRAP(g_slice, hg_slice(c, x[0], 1, -3, -1))
 GC_WRAP(g_concat2, hg_concat(c, x, 2, -1))
 GC_WRAP(g_permute, hg_permute(c, x[0], (const int32_t[]){2, 0, 3, 1}))
 GC_WRAP(g_pad, hg_pad(c, x[0], (const int32_t[]){2, 0}, (const int32_t[]){1, 3}, -1.0f))
+GC_WRAP(g_pad3d, hg_pad(c, x[0], (const int32_t[]){1, 2, 1}, (const int32_t[]){2, 0, 1}, 0.0f))
 GC_WRAP(g_c2ch, hg_complex_to_channels(c, x[0]))
 GC_WRAP(g_ch2c, hg_channels_to_complex(c, x[0]))
 
@@ -98,6 +99,7 @@ static void gradchecks(void)
 {
     static const int d0 = 0, d1 = 1, d_last = -1, d2 = 2;
     gc_input x4 = GC_IN(4, -2, 2, 2, 3, 4, 3), x3 = GC_IN(3, -1, 1, 2, 6, 3);
+    gc_input x5 = GC_IN(5, -1, 1, 1, 2, 2, 3, 2);
     gc_input c4 = GC_IN(4, -1, 1, 2, 3, 2, 2);
     c4.complex = true;
     gc_input r4 = GC_IN(4, -1, 1, 2, 6, 2, 2);
@@ -121,6 +123,7 @@ static void gradchecks(void)
         {"permute complex", g_permute, 1, {c4}, NULL},
         {"pad", g_pad, 1, {x4}, NULL},
         {"pad complex", g_pad, 1, {c4}, NULL},
+        {"pad 3-D", g_pad3d, 1, {x5}, NULL},
         {"complex_to_channels", g_c2ch, 1, {c4}, NULL},
         {"channels_to_complex", g_ch2c, 1, {r4}, NULL},
     };
