@@ -29,23 +29,23 @@ static hg_status bce_backward(hg_ctx *ctx, hg_node *nd)
         return hg_error_status();
     float f = nd->out->grad[0] / (float)x->numel;
     const float *xd = x->data, *td = t->data;
-    /* One task per channel, so the pos_weight gradient of a channel is a private sum. */
-#pragma omp parallel for schedule(static) if (x->numel > HG__PAR_MIN)
+    /* Channels in turn, the elements of a channel in parallel: the pos_weight gradient of a
+     * channel is a reduction (in double); without pos_weight there is one channel. */
     for (int64_t c = 0; c < v->channels; c++) {
         float p = pw ? pw->data[c] : 1.0f;
         double acc = 0.0;
-        for (int64_t o = 0; o < v->outer; o++) {
-            int64_t base = (o * v->channels + c) * v->inner;
-            for (int64_t i = base; i < base + v->inner; i++) {
-                float lw = 1.0f + (p - 1.0f) * td[i];
-                if (gx)
-                    gx[i] += f * ((1.0f - td[i]) - lw * sigmoid_neg(xd[i]));
-                if (gt || gw) {
-                    float sp = softplus_neg(xd[i]);
-                    if (gt)
-                        gt[i] += f * (-xd[i] + (p - 1.0f) * sp);
-                    acc += (double)td[i] * sp;
-                }
+        int64_t len = v->outer * v->inner;
+#pragma omp parallel for reduction(+ : acc) schedule(static) if (len > HG__PAR_MIN)
+        for (int64_t e = 0; e < len; e++) {
+            int64_t i = ((e / v->inner) * v->channels + c) * v->inner + e % v->inner;
+            float lw = 1.0f + (p - 1.0f) * td[i];
+            if (gx)
+                gx[i] += f * ((1.0f - td[i]) - lw * sigmoid_neg(xd[i]));
+            if (gt || gw) {
+                float sp = softplus_neg(xd[i]);
+                if (gt)
+                    gt[i] += f * (-xd[i] + (p - 1.0f) * sp);
+                acc += (double)td[i] * sp;
             }
         }
         if (gw)

@@ -14,6 +14,15 @@ typedef struct {
 static void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float *a,
                  const float *b, float beta, float *c)
 {
+    /* BLAS rejects (and prints about) leading dimensions of 0: empty products are handled
+     * here. With k = 0 the product is zero, so C keeps beta * C. */
+    if (m == 0 || n == 0)
+        return;
+    if (k == 0) {
+        if (beta == 0.0f)
+            memset(c, 0, (size_t)(m * n) * sizeof(float));
+        return;
+    }
     cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
                 (int)m, (int)n, (int)k, 1.0f, a, (int)(ta ? m : k), b, (int)(tb ? k : n), beta,
                 c, (int)n);
@@ -87,8 +96,7 @@ hg_tensor *hg_matmul(hg_ctx *ctx, hg_tensor *a, hg_tensor *b, bool trans_a, bool
                        : hg_tensor_new(ctx, HG_F32, 2, shape + 1);
     if (!out)
         return NULL;
-    if (v.k > 0)
-        for (int64_t i = 0; i < v.batch; i++)
+    for (int64_t i = 0; i < v.batch; i++)
             gemm(trans_a, trans_b, v.m, v.n, v.k, a->data + i * v.m * v.k,
                  b->data + i * v.k * v.n, 0.0f, out->data + i * v.m * v.n);
     hg_tensor *in[2] = {a, b};

@@ -24,19 +24,20 @@ static hg_status prelu_backward(hg_ctx *ctx, hg_node *n)
     if ((hg_needs_grad(n, 0) && !gx) || (hg_needs_grad(n, 1) && !gw))
         return hg_error_status();
     const float *xd = x->data, *wd = w->data, *g = n->out->grad;
-    /* One task per channel: the weight gradient of a channel is a private sum (in double). */
-#pragma omp parallel for schedule(static) if (x->numel > HG__PAR_MIN)
+    /* Channels in turn, the elements of a channel in parallel: the weight gradient of a
+     * channel is a reduction (in double), and a shared weight is one channel. */
     for (int64_t c = 0; c < v->channels; c++) {
         double acc = 0.0;
-        for (int64_t o = 0; o < v->outer; o++) {
-            int64_t base = (o * v->channels + c) * v->inner;
-            for (int64_t i = base; i < base + v->inner; i++) {
-                bool neg = !(xd[i] > 0.0f);
-                if (gx)
-                    gx[i] += neg ? wd[c] * g[i] : g[i];
-                if (neg)
-                    acc += (double)g[i] * xd[i];
-            }
+        float a = wd[c];
+        int64_t len = v->outer * v->inner;
+#pragma omp parallel for reduction(+ : acc) schedule(static) if (len > HG__PAR_MIN)
+        for (int64_t e = 0; e < len; e++) {
+            int64_t i = ((e / v->inner) * v->channels + c) * v->inner + e % v->inner;
+            bool neg = !(xd[i] > 0.0f);
+            if (gx)
+                gx[i] += neg ? a * g[i] : g[i];
+            if (neg)
+                acc += (double)g[i] * xd[i];
         }
         if (gw)
             gw[c] += (float)acc;

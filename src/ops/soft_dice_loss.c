@@ -11,21 +11,21 @@ typedef struct {
     double *num, *den;      /* per class: 2 I_c + smooth and P_c + T_c + smooth */
 } dice_state;
 
-/* Fills num/den from p and the target. One task per class: the sums stay private. */
+/* Fills num/den from p and the target: classes in turn, positions in parallel. */
 static void dice_sums(const dice_state *v, const float *t, float smooth)
 {
-#pragma omp parallel for schedule(static) if (v->n * v->c * v->s > HG__PAR_MIN)
+    int64_t len = v->n * v->s;
     for (int64_t c = 0; c < v->c; c++) {
         double inter = 0.0, psum = 0.0, tsum = 0.0;
-        for (int64_t b = 0; b < v->n; b++) {
-            const float *pc = v->p + (b * v->c + c) * v->s, *tb = t + b * v->s;
-            for (int64_t i = 0; i < v->s; i++) {
-                bool hit = tb[i] == (float)c;
-                psum += pc[i];
-                if (hit) {
-                    inter += pc[i];
-                    tsum += 1.0;
-                }
+#pragma omp parallel for reduction(+ : inter, psum, tsum) schedule(static) \
+    if (len > HG__PAR_MIN)
+        for (int64_t e = 0; e < len; e++) {
+            int64_t b = e / v->s, i = e % v->s;
+            float pc = v->p[(b * v->c + c) * v->s + i];
+            psum += pc;
+            if (t[e] == (float)c) {
+                inter += pc;
+                tsum += 1.0;
             }
         }
         v->num[c] = 2.0 * inter + smooth;

@@ -16,6 +16,8 @@
  * and target; the backward pass recomputes the statistics instead of saving them. */
 #include "ops/actloss_internal.h"
 
+#include <omp.h>
+
 #define WIN 11
 #define RAD 5
 
@@ -48,13 +50,21 @@ static double image_range(const float *y, int64_t n, float data_range)
     return hi > lo ? (double)hi - lo : 1.0;
 }
 
+/* Doubles of scratch one image needs: the horizontal pass (5 * h * wv) and the five
+ * statistics over the valid region (5 * hv * wv). */
+static size_t ssim_scratch(int64_t h, int64_t w)
+{
+    return 5 * (size_t)h * (size_t)(w - WIN + 1) + 5 * (size_t)(h - WIN + 1) * (size_t)(w - WIN + 1);
+}
+
 /* The five local statistics over the valid region of one image: m[q * hv*wv + ...] for
- * q = mu_x, mu_y, E[x^2], E[y^2], E[xy]. tmp holds the horizontal pass (5 * h * wv). */
+ * q = mu_x, mu_y, E[x^2], E[y^2], E[xy]. tmp holds the horizontal pass (5 * h * wv). Rows run
+ * in parallel only when par (a single image; batches run one image per thread instead). */
 static void ssim_stats(const float *x, const float *y, int64_t h, int64_t w, const double *win,
-                       double *tmp, double *m)
+                       double *tmp, double *m, bool par)
 {
     int64_t hv = h - WIN + 1, wv = w - WIN + 1, th = h * wv, tv = hv * wv;
-#pragma omp parallel for schedule(static) if (h * w > 4096)
+#pragma omp parallel for schedule(static) if (par && h * w > 4096)
     for (int64_t r = 0; r < h; r++)
         for (int64_t j = 0; j < wv; j++) {
             double a = 0, b = 0, aa = 0, bb = 0, ab = 0;
@@ -67,10 +77,10 @@ static void ssim_stats(const float *x, const float *y, int64_t h, int64_t w, con
             tmp[o] = a, tmp[th + o] = b, tmp[2 * th + o] = aa, tmp[3 * th + o] = bb;
             tmp[4 * th + o] = ab;
         }
-#pragma omp parallel for schedule(static) if (h * w > 4096)
+#pragma omp parallel for schedule(static) if (par && h * w > 4096)
     for (int64_t i = 0; i < hv; i++)
-        for (int64_t j = 0; j < wv; j++)
-            for (int q = 0; q < 5; q++) {
+        for (int q = 0; q < 5; q++)
+            for (int64_t j = 0; j < wv; j++) {
                 double s = 0;
                 for (int k = 0; k < WIN; k++)
                     s += win[k] * tmp[q * th + (i + k) * wv + j];
@@ -96,6 +106,81 @@ static double ssim_at(double ux, double uy, double uxx, double uyy, double uxy, 
     return s;
 }
 
+static void ssim_constants(const float *y, int64_t n, float data_range, double *c1, double *c2)
+{
+    double r = image_range(y, n, data_range);
+    *c1 = (0.01 * r) * (0.01 * r);
+    *c2 = (0.03 * r) * (0.03 * r);
+}
+
+/* Mean SSIM of one image over its valid region. */
+static double ssim_image(const float *x, const float *y, const ssim_state *v, const double *win,
+                         double *tmp, bool par)
+{
+    int64_t h = v->h, w = v->w, tv = (h - WIN + 1) * (w - WIN + 1);
+    double *m = tmp + 5 * h * (w - WIN + 1), c1, c2;
+    ssim_constants(y, h * w, v->data_range, &c1, &c2);
+    ssim_stats(x, y, h, w, win, tmp, m, par);
+    double acc = 0.0;
+#pragma omp parallel for reduction(+ : acc) schedule(static) if (par && tv > 4096)
+    for (int64_t i = 0; i < tv; i++)
+        acc += ssim_at(m[i], m[tv + i], m[2 * tv + i], m[3 * tv + i], m[4 * tv + i], c1, c2, NULL);
+    return acc / (double)tv;
+}
+
+/* Adds gs * d(sum of the SSIM map)/dx to gx and likewise for y (either may be NULL). */
+static void ssim_image_grad(const float *x, const float *y, float *gx, float *gy, double gs,
+                            const ssim_state *v, const double *win, double *tmp, bool par)
+{
+    int64_t h = v->h, w = v->w, hv = h - WIN + 1, wv = w - WIN + 1, tv = hv * wv, th = h * wv;
+    double *m = tmp + 5 * th, c1, c2;
+    ssim_constants(y, h * w, v->data_range, &c1, &c2);
+    ssim_stats(x, y, h, w, win, tmp, m, par);
+    /* Derivative maps over the valid region, written over the statistics: slots 0..3 =
+     * d/d mu_x, d/d mu_y, d/d E[x^2] (= d/d E[y^2]), d/d E[xy]. */
+#pragma omp parallel for schedule(static) if (par && tv > 4096)
+    for (int64_t i = 0; i < tv; i++) {
+        double d[4];
+        ssim_at(m[i], m[tv + i], m[2 * tv + i], m[3 * tv + i], m[4 * tv + i], c1, c2, d);
+        for (int q = 0; q < 4; q++)
+            m[q * tv + i] = gs * d[q];
+    }
+    /* Transposed valid filtering: vertical scatter into [h, wv], then horizontal. */
+#pragma omp parallel for schedule(static) if (par && h * w > 4096)
+    for (int64_t rr = 0; rr < h; rr++) {
+        int64_t klo = rr - hv + 1 > 0 ? rr - hv + 1 : 0, khi = rr < WIN - 1 ? rr : WIN - 1;
+        for (int q = 0; q < 4; q++)
+            for (int64_t j = 0; j < wv; j++) {
+                double s = 0;
+                for (int64_t k = klo; k <= khi; k++)
+                    s += win[k] * m[q * tv + (rr - k) * wv + j];
+                tmp[q * th + rr * wv + j] = s;
+            }
+    }
+#pragma omp parallel for schedule(static) if (par && h * w > 4096)
+    for (int64_t rr = 0; rr < h; rr++)
+        for (int64_t c = 0; c < w; c++) {
+            int64_t klo = c - wv + 1 > 0 ? c - wv + 1 : 0, khi = c < WIN - 1 ? c : WIN - 1;
+            double f[4] = {0, 0, 0, 0};
+            for (int64_t k = klo; k <= khi; k++)
+                for (int q = 0; q < 4; q++)
+                    f[q] += win[k] * tmp[q * th + rr * wv + c - k];
+            int64_t o = rr * w + c;
+            if (gx)
+                gx[o] += (float)(f[0] + 2.0 * x[o] * f[2] + y[o] * f[3]);
+            if (gy)
+                gy[o] += (float)(f[1] + 2.0 * y[o] * f[2] + x[o] * f[3]);
+        }
+}
+
+/* Threads for a batch: one image per thread when there are several images, else one team
+ * inside the image (fewer, larger parallel regions; each thread has its own scratch). */
+static int ssim_threads(int64_t images)
+{
+    int nt = omp_get_max_threads();
+    return images < nt ? (int)(images > 0 ? images : 1) : nt;
+}
+
 static hg_status ssim_backward(hg_ctx *ctx, hg_node *nd)
 {
     const ssim_state *v = nd->state;
@@ -104,58 +189,20 @@ static hg_status ssim_backward(hg_ctx *ctx, hg_node *nd)
     float *gt = hg_needs_grad(nd, 1) ? hg_grad(ctx, t) : NULL;
     if ((hg_needs_grad(nd, 0) && !gp) || (hg_needs_grad(nd, 1) && !gt))
         return hg_error_status();
-    int64_t h = v->h, w = v->w, hv = h - WIN + 1, wv = w - WIN + 1, tv = hv * wv, th = h * wv;
-    double *tmp = hg_ctx_alloc(ctx, (5 * (size_t)th + 5 * (size_t)tv) * sizeof(double));
-    if (!tmp)
+    int nt = ssim_threads(v->images);
+    size_t per = ssim_scratch(v->h, v->w);
+    double *scratch = hg_ctx_alloc(ctx, (size_t)nt * per * sizeof(double));
+    if (!scratch)
         return hg_error_status();
-    double *m = tmp + 5 * th, win[WIN];
+    double win[WIN];
     gauss_window(win);
+    int64_t hw = v->h * v->w, tv = (v->h - WIN + 1) * (v->w - WIN + 1);
     double gs = -(double)nd->out->grad[0] / ((double)v->images * (double)tv);
-    for (int64_t img = 0; img < v->images; img++) {
-        const float *x = p->data + img * h * w, *y = t->data + img * h * w;
-        double r = image_range(y, h * w, v->data_range);
-        double c1 = (0.01 * r) * (0.01 * r), c2 = (0.03 * r) * (0.03 * r);
-        ssim_stats(x, y, h, w, win, tmp, m);
-        /* Derivative maps over the valid region, written over the statistics: slots 0..3 =
-         * d/d mu_x, d/d mu_y, d/d E[x^2] (= d/d E[y^2]), d/d E[xy]. */
-#pragma omp parallel for schedule(static) if (tv > 4096)
-        for (int64_t i = 0; i < tv; i++) {
-            double d[4];
-            ssim_at(m[i], m[tv + i], m[2 * tv + i], m[3 * tv + i], m[4 * tv + i], c1, c2, d);
-            for (int q = 0; q < 4; q++)
-                m[q * tv + i] = gs * d[q];
-        }
-        /* Transposed valid filtering: vertical scatter into [h, wv], then horizontal. */
-#pragma omp parallel for schedule(static) if (h * w > 4096)
-        for (int64_t rr = 0; rr < h; rr++)
-            for (int64_t j = 0; j < wv; j++)
-                for (int q = 0; q < 4; q++) {
-                    double s = 0;
-                    for (int k = 0; k < WIN; k++) {
-                        int64_t i = rr - k;
-                        if (i >= 0 && i < hv)
-                            s += win[k] * m[q * tv + i * wv + j];
-                    }
-                    tmp[q * th + rr * wv + j] = s;
-                }
-        float *gx = gp ? gp + img * h * w : NULL, *gy = gt ? gt + img * h * w : NULL;
-#pragma omp parallel for schedule(static) if (h * w > 4096)
-        for (int64_t rr = 0; rr < h; rr++)
-            for (int64_t c = 0; c < w; c++) {
-                double f[4] = {0, 0, 0, 0};
-                for (int k = 0; k < WIN; k++) {
-                    int64_t j = c - k;
-                    if (j >= 0 && j < wv)
-                        for (int q = 0; q < 4; q++)
-                            f[q] += win[k] * tmp[q * th + rr * wv + j];
-                }
-                int64_t o = rr * w + c;
-                if (gx)
-                    gx[o] += (float)(f[0] + 2.0 * x[o] * f[2] + y[o] * f[3]);
-                if (gy)
-                    gy[o] += (float)(f[1] + 2.0 * y[o] * f[2] + x[o] * f[3]);
-            }
-    }
+#pragma omp parallel for num_threads(nt) schedule(dynamic) if (nt > 1)
+    for (int64_t img = 0; img < v->images; img++)
+        ssim_image_grad(p->data + img * hw, t->data + img * hw, gp ? gp + img * hw : NULL,
+                        gt ? gt + img * hw : NULL, gs, v, win,
+                        scratch + (size_t)omp_get_thread_num() * per, nt == 1);
     return HG_OK;
 }
 
@@ -180,26 +227,19 @@ hg_tensor *hg_ssim_loss(hg_ctx *ctx, hg_tensor *pred, hg_tensor *target, float d
         return NULL;
     }
     v.images = pred->numel / (v.h * v.w);
-    int64_t hv = v.h - WIN + 1, wv = v.w - WIN + 1, tv = hv * wv, th = v.h * wv;
-    double *tmp = hg__scratch(ctx, (5 * (size_t)th + 5 * (size_t)tv) * sizeof(double));
-    if (!tmp)
+    int nt = ssim_threads(v.images);
+    size_t per = ssim_scratch(v.h, v.w);
+    double *scratch = hg__scratch(ctx, (size_t)nt * per * sizeof(double));
+    if (!scratch)
         return NULL;
-    double *m = tmp + 5 * th, win[WIN];
+    double win[WIN], total = 0.0;
     gauss_window(win);
-    double total = 0.0;
-    for (int64_t img = 0; img < v.images; img++) {
-        const float *x = pred->data + img * v.h * v.w, *y = target->data + img * v.h * v.w;
-        double r = image_range(y, v.h * v.w, data_range);
-        double c1 = (0.01 * r) * (0.01 * r), c2 = (0.03 * r) * (0.03 * r);
-        ssim_stats(x, y, v.h, v.w, win, tmp, m);
-        double acc = 0.0;
-#pragma omp parallel for reduction(+ : acc) schedule(static) if (tv > 4096)
-        for (int64_t i = 0; i < tv; i++)
-            acc += ssim_at(m[i], m[tv + i], m[2 * tv + i], m[3 * tv + i], m[4 * tv + i], c1, c2,
-                           NULL);
-        total += acc / (double)tv;
-    }
-    hg__scratch_free(ctx, tmp);
+    int64_t hw = v.h * v.w;
+#pragma omp parallel for num_threads(nt) reduction(+ : total) schedule(dynamic) if (nt > 1)
+    for (int64_t img = 0; img < v.images; img++)
+        total += ssim_image(pred->data + img * hw, target->data + img * hw, &v, win,
+                            scratch + (size_t)omp_get_thread_num() * per, nt == 1);
+    hg__scratch_free(ctx, scratch);
     hg_tensor *out = hg_new(ctx, 1);
     if (!out)
         return NULL;
