@@ -17,16 +17,22 @@ void hg__softmax_row(const float *x, float *y, int64_t n, int64_t stride, bool w
     if (m == -INFINITY)
         m = 0.0f; /* a row of -inf: keep exp(x - m) defined */
     double s = 0.0;
-    for (int64_t k = 0; k < n; k++)
-        s += exp((double)(x[k * stride] - m));
     if (want_log) {
+        for (int64_t k = 0; k < n; k++)
+            s += expf(x[k * stride] - m);
         float lse = (float)log(s);
         for (int64_t k = 0; k < n; k++)
             y[k * stride] = x[k * stride] - m - lse;
     } else {
+        /* One exp per element: y holds the exponentials until they are normalized. */
+        for (int64_t k = 0; k < n; k++) {
+            float e = expf(x[k * stride] - m);
+            y[k * stride] = e;
+            s += e;
+        }
         float inv = (float)(1.0 / s);
         for (int64_t k = 0; k < n; k++)
-            y[k * stride] = expf(x[k * stride] - m) * inv;
+            y[k * stride] *= inv;
     }
 }
 
