@@ -89,7 +89,8 @@ hg_tensor *hg_mri_coils_sim(hg_ctx *ctx, int ndim, const int64_t *shape, int coi
 typedef struct hg_espirit_opts {
     int32_t calib;  /* calibration region size (square), default 24 */
     int32_t kernel; /* kernel size, default 6 */
-    double thresh;  /* keep singular vectors with sigma > thresh * sigma_max, default 0.02 */
+    double thresh;  /* keep singular vectors with sigma^2 > thresh sigma_max^2, default
+                     * 0.001 (BART ecalib -t: the same kernels for the same value) */
     double crop;    /* zero maps where the top eigenvalue < crop, default 0.8 */
     int32_t iters;  /* power iterations per pixel, default 60 */
 } hg_espirit_opts;
@@ -98,7 +99,8 @@ typedef struct hg_espirit_opts {
  * [coils, H, W] (the calib x calib centre fully sampled) to maps [coils, H, W] with
  * sum_c |s_c|^2 = 1 where the eigenvalue passes `crop`, phase relative to coil 0.
  * eig (may be NULL) gets the top eigenvalue map [H, W] (real, heap tensor, caller frees).
- * opts may be NULL (defaults). Heap tensors when ctx is NULL. */
+ * opts may be NULL (all defaults); in a given opts, zero calib, kernel or iters mean the
+ * default while thresh and crop are used as given. Heap tensors when ctx is NULL. */
 hg_tensor *hg_mri_espirit(hg_ctx *ctx, const hg_tensor *kspace, const hg_espirit_opts *opts,
                           hg_tensor **eig);
 

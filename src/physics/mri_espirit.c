@@ -2,8 +2,8 @@
  *
  * 1. Calibration matrix A of the centred calib x calib region: one row per k x k patch, one
  *    column per (coil, ky, kx) of the patch.
- * 2. Its right singular vectors with sigma > thresh sigma_max span the patches of consistent
- *    k-space; P = V V^H projects onto them. (Eigen-decomposition of the small Gram matrix
+ * 2. Its right singular vectors with sigma > thresh sigma_max span (conjugated) the patches
+ *    of consistent k-space; P projects onto that span. (Eigen-decomposition of the small Gram matrix
  *    A^H A with LAPACK's cheevd instead of an SVD of A.)
  * 3. Averaging P over the k^2 positions of a point in its patches gives a k-space correlation
  *    y_c(k) = sum_{c', d} g_cc'(d) y_c'(k + d), g_cc'(d) = 1/k^2 sum_e P[(c, e), (c', e + d)],
@@ -146,7 +146,7 @@ static float power_iteration(const float *gm, int64_t nc, int iters, float *v, f
 hg_tensor *hg_mri_espirit(hg_ctx *ctx, const hg_tensor *kspace, const hg_espirit_opts *opts,
                           hg_tensor **eig)
 {
-    hg_espirit_opts o = {24, 6, 0.02, 0.8, 60};
+    hg_espirit_opts o = {24, 6, 0.001, 0.8, 60};
     if (opts) {
         o = *opts;
         o.calib = o.calib ? o.calib : 24, o.kernel = o.kernel ? o.kernel : 6;
@@ -178,19 +178,20 @@ hg_tensor *hg_mri_espirit(hg_ctx *ctx, const hg_tensor *kspace, const hg_espirit
         s = hg_mri_heev((int)m, gram, w, vec);
     }
     if (s == HG_OK) {
-        /* Eigenvalues ascend; sigma_j = sqrt(w_j). Keep sigma > thresh sigma_max. */
-        double smax = sqrt(fmax(w[m - 1], 0.0));
+        /* Eigenvalues (sigma^2) ascend. Keep sigma^2 > thresh sigma_max^2, as BART -t. */
         int first = (int)m - 1;
-        while (first > 0 && sqrt(fmax(w[first - 1], 0.0)) > o.thresh * smax)
+        while (first > 0 && w[first - 1] > o.thresh * w[m - 1])
             first--;
-        /* The projector P[a][b] = sum_j v_j[a] conj(v_j[b]) over the kept rows, into gram. */
+        /* A's rows (the patches, as vectors p = A[b, :]^T) are combinations of conj(v_j),
+         * since A = U S V^H. The projector onto their span, P = sum_j conj(v_j) v_j^T over
+         * the kept j, goes into gram. */
         for (int64_t i = 0; i < 2 * m * m; i++)
             gram[i] = 0.0f;
         for (int64_t j = first; j < m; j++) {
             const float *v = vec + 2 * j * m;
             for (int64_t r = 0; r < m; r++)
                 for (int64_t c = 0; c < m; c++) {
-                    float ar = v[2 * r], ai = v[2 * r + 1], br = v[2 * c], bi = -v[2 * c + 1];
+                    float ar = v[2 * r], ai = -v[2 * r + 1], br = v[2 * c], bi = v[2 * c + 1];
                     gram[2 * (r * m + c)] += ar * br - ai * bi;
                     gram[2 * (r * m + c) + 1] += ar * bi + ai * br;
                 }
