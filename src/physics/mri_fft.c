@@ -38,6 +38,44 @@ static void unit_phase(int64_t r, int64_t n, double *re, double *im)
     }
 }
 
+#define CFFT_BLOCK 8 /* columns per gather: 64 bytes of complex values per row */
+
+static fftwf_plan plan_batch(int64_t len, int howmany, float *at, int sign)
+{
+    int n = (int)len;
+    fftwf_complex *b = (fftwf_complex *)at;
+    return fftwf_plan_many_dft(1, &n, howmany, b, NULL, 1, n, b, NULL, 1, n, sign,
+                               FFTW_ESTIMATE);
+}
+
+static hg_status plan_pass(hg_cfft *f, int d, float *tmp)
+{
+    hg_cfft_pass *p = &f->pass[d];
+    p->len = f->n[d];
+    p->stride = 1, p->outer = 1;
+    for (int e = d + 1; e < f->dims; e++)
+        p->stride *= f->n[e];
+    for (int e = 0; e < d; e++)
+        p->outer *= f->n[e];
+    for (int inv = 0; inv < 2; inv++) {
+        int sign = inv ? FFTW_BACKWARD : FFTW_FORWARD;
+        if (p->stride == 1) {
+            p->plan[inv] = plan_batch(p->len, (int)p->outer, tmp, sign);
+            if (!p->plan[inv])
+                return HG_ERR_UNSUPPORTED;
+            continue;
+        }
+        p->block = p->stride < CFFT_BLOCK ? (int)p->stride : CFFT_BLOCK;
+        p->rem = (int)(p->stride % p->block);
+        p->plan[inv] = plan_batch(p->len, p->block, tmp + f->gather, sign);
+        if (p->rem)
+            p->rem_plan[inv] = plan_batch(p->len, p->rem, tmp + f->gather, sign);
+        if (!p->plan[inv] || (p->rem && !p->rem_plan[inv]))
+            return HG_ERR_UNSUPPORTED;
+    }
+    return HG_OK;
+}
+
 hg_status hg_cfft_init(hg_cfft *f, int dims, const int64_t *n, const char *who)
 {
     memset(f, 0, sizeof *f);
@@ -46,14 +84,17 @@ hg_status hg_cfft_init(hg_cfft *f, int dims, const int64_t *n, const char *who)
                         dims);
     f->dims = dims;
     f->npix = 1;
+    int64_t longest = 1;
     for (int d = 0; d < dims; d++) {
         if (n[d] < 1 || n[d] > (1 << 24))
             return hg_error(HG_ERR_INVALID, "%s: FFT size %lld in dimension %d out of range",
                             who, (long long)n[d], d);
-        f->n[d] = (int)n[d];
+        f->n[d] = n[d];
         f->npix *= n[d];
+        longest = n[d] > longest ? n[d] : longest;
     }
-    f->slot = (2 * f->npix + 15) / 16 * 16;
+    f->gather = (2 * f->npix + 15) / 16 * 16;
+    f->slot = f->gather + (2 * CFFT_BLOCK * longest + 15) / 16 * 16;
     f->pre = hg_malloc((size_t)f->npix * 2 * sizeof(float));
     f->post = hg_malloc((size_t)f->npix * 2 * sizeof(float));
     float *tmp = hg_malloc((size_t)f->slot * sizeof(float));
@@ -82,11 +123,11 @@ hg_status hg_cfft_init(hg_cfft *f, int dims, const int64_t *n, const char *who)
         f->pre[2 * i] = (float)pr, f->pre[2 * i + 1] = (float)pi;
         f->post[2 * i] = (float)qr, f->post[2 * i + 1] = (float)qi;
     }
-    fftwf_complex *b = (fftwf_complex *)tmp;
-    f->fwd = fftwf_plan_dft(dims, f->n, b, b, FFTW_FORWARD, FFTW_ESTIMATE);
-    f->inv = fftwf_plan_dft(dims, f->n, b, b, FFTW_BACKWARD, FFTW_ESTIMATE);
+    hg_status s = HG_OK;
+    for (int d = 0; d < dims && s == HG_OK; d++)
+        s = plan_pass(f, d, tmp);
     hg_free(tmp);
-    if (!f->fwd || !f->inv) {
+    if (s != HG_OK) {
         hg_cfft_free(f);
         return hg_error(HG_ERR_UNSUPPORTED, "%s: FFTW could not plan a %lld-point FFT", who,
                         (long long)f->npix);
@@ -96,23 +137,54 @@ hg_status hg_cfft_init(hg_cfft *f, int dims, const int64_t *n, const char *who)
 
 void hg_cfft_free(hg_cfft *f)
 {
-    if (f->fwd)
-        fftwf_destroy_plan(f->fwd);
-    if (f->inv)
-        fftwf_destroy_plan(f->inv);
+    for (int d = 0; d < 3; d++)
+        for (int i = 0; i < 2; i++) {
+            if (f->pass[d].plan[i])
+                fftwf_destroy_plan(f->pass[d].plan[i]);
+            if (f->pass[d].rem_plan[i])
+                fftwf_destroy_plan(f->pass[d].rem_plan[i]);
+        }
     hg_free(f->pre);
     hg_free(f->post);
     memset(f, 0, sizeof *f);
 }
 
-void hg_cfft_raw_forward(const hg_cfft *f, float *buf)
+/* A strided pass: gather `width` columns into rows, transform, scatter back. */
+static void strided_pass(const hg_cfft_pass *p, float *slot, float *g, int inv)
 {
-    fftwf_execute_dft(f->fwd, (fftwf_complex *)buf, (fftwf_complex *)buf);
+    int64_t len = p->len, stride = p->stride;
+    for (int64_t o = 0; o < p->outer; o++) {
+        float *base = slot + 2 * o * len * stride;
+        for (int64_t s0 = 0; s0 < stride; s0 += p->block) {
+            int64_t width = stride - s0 < p->block ? stride - s0 : p->block;
+            for (int64_t l = 0; l < len; l++)
+                for (int64_t j = 0; j < width; j++) {
+                    g[2 * (j * len + l)] = base[2 * (l * stride + s0 + j)];
+                    g[2 * (j * len + l) + 1] = base[2 * (l * stride + s0 + j) + 1];
+                }
+            fftwf_plan plan = width == p->block ? p->plan[inv] : p->rem_plan[inv];
+            fftwf_execute_dft(plan, (fftwf_complex *)g, (fftwf_complex *)g);
+            for (int64_t l = 0; l < len; l++)
+                for (int64_t j = 0; j < width; j++) {
+                    base[2 * (l * stride + s0 + j)] = g[2 * (j * len + l)];
+                    base[2 * (l * stride + s0 + j) + 1] = g[2 * (j * len + l) + 1];
+                }
+        }
+    }
 }
 
-void hg_cfft_raw_inverse(const hg_cfft *f, float *buf)
+void hg_cfft_raw(const hg_cfft *f, float *slot, bool inverse, unsigned dim_mask)
 {
-    fftwf_execute_dft(f->inv, (fftwf_complex *)buf, (fftwf_complex *)buf);
+    int inv = inverse ? 1 : 0;
+    for (int d = f->dims - 1; d >= 0; d--) {
+        if (!(dim_mask & (1u << d)))
+            continue;
+        const hg_cfft_pass *p = &f->pass[d];
+        if (p->stride == 1)
+            fftwf_execute_dft(p->plan[inv], (fftwf_complex *)slot, (fftwf_complex *)slot);
+        else
+            strided_pass(p, slot, slot + f->gather, inv);
+    }
 }
 
 /* out = a . b (conj_a: conj(a) . b), complex, n values. */

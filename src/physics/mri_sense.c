@@ -13,8 +13,10 @@ typedef struct {
     int64_t coils;
     float *ps;      /* complex [coils, npix]: P s_c */
     float *mq;      /* complex [npix]: M Q / sqrt(N) */
-    float *m2;      /* real [npix]: M^2 / N */
+    float *m2;      /* real [npix]: M^2 / (product of the sizes the mask varies along) */
     float *scratch; /* coils slots */
+    unsigned normal_dims; /* dimensions the mask varies along (hg_cfft_raw's dim mask) */
+    float *w;             /* real [npix]: sum_c |s_c|^2 M^2 when the mask is constant */
 } sense_data;
 
 /* Per coil c into slot c: buf = ps_c . x. */
@@ -86,16 +88,22 @@ static hg_status sense_normal(const hg_linop *op, const float *x, float *y)
 {
     const sense_data *d = op->data;
     int64_t n = d->fft.npix;
+    if (d->normal_dims == 0) { /* no transform left: a pixel-wise weight */
+#pragma omp parallel for schedule(static)
+        for (int64_t i = 0; i < n; i++)
+            y[2 * i] = d->w[i] * x[2 * i], y[2 * i + 1] = d->w[i] * x[2 * i + 1];
+        return HG_OK;
+    }
 #pragma omp parallel for schedule(static)
     for (int64_t c = 0; c < d->coils; c++) {
         float *buf = d->scratch + c * d->fft.slot;
         coil_weight(d, c, x, buf);
-        hg_cfft_raw_forward(&d->fft, buf);
+        hg_cfft_raw(&d->fft, buf, false, d->normal_dims);
         for (int64_t i = 0; i < n; i++) {
             buf[2 * i] *= d->m2[i];
             buf[2 * i + 1] *= d->m2[i];
         }
-        hg_cfft_raw_inverse(&d->fft, buf);
+        hg_cfft_raw(&d->fft, buf, true, d->normal_dims);
     }
     coil_reduce(d, y); /* y may alias x: x is no longer read */
     return HG_OK;
@@ -107,7 +115,7 @@ static void sense_destroy(hg_linop *op)
     if (!d)
         return;
     hg_cfft_free(&d->fft);
-    hg_free(d->ps), hg_free(d->mq), hg_free(d->m2), hg_free(d->scratch);
+    hg_free(d->ps), hg_free(d->mq), hg_free(d->m2), hg_free(d->scratch), hg_free(d->w);
     hg_free(d);
 }
 
@@ -135,6 +143,20 @@ static hg_status check_inputs(const hg_tensor *sens, const hg_tensor *mask)
                         hg_mri_shape_str(sens->ndim - 1, sens->shape + 1, b, sizeof b),
                         hg_tensor_label(sens), hg_shape_str(sens, c, sizeof c));
     return HG_OK;
+}
+
+/* Whether the mask is the same at every index of image dimension `dim`. */
+static bool mask_constant_along(const hg_tensor *mask, int dim)
+{
+    if (!mask)
+        return true;
+    int64_t len = mask->shape[dim], stride = 1;
+    for (int e = dim + 1; e < mask->ndim; e++)
+        stride *= mask->shape[e];
+    for (int64_t i = 0; i < mask->numel; i++)
+        if ((i / stride) % len != 0 && mask->data[i] != mask->data[i - (i / stride) % len * stride])
+            return false;
+    return true;
 }
 
 hg_linop *hg_linop_sense(const hg_tensor *sens, const hg_tensor *mask)
@@ -178,12 +200,33 @@ hg_linop *hg_linop_sense(const hg_tensor *sens, const hg_tensor *mask)
             o[2 * i + 1] = pr * s[2 * i + 1] + pi * s[2 * i];
         }
     }
-    float inv_n = 1.0f / (float)n;
+    int64_t n_var = 1; /* the normal operator's transforms scale by this product */
+    for (int e = 0; e < dims; e++)
+        if (!mask_constant_along(mask, e)) {
+            d->normal_dims |= 1u << e;
+            n_var *= img[e];
+        }
+    float inv_var = 1.0f / (float)n_var;
     for (int64_t i = 0; i < n; i++) {
         float m = mask ? mask->data[i] : 1.0f;
         d->mq[2 * i] = m * d->fft.post[2 * i];
         d->mq[2 * i + 1] = m * d->fft.post[2 * i + 1];
-        d->m2[i] = m * m * inv_n;
+        d->m2[i] = m * m * inv_var;
+    }
+    if (d->normal_dims == 0) {
+        d->w = hg_malloc((size_t)n * sizeof(float));
+        if (!d->w) {
+            hg_linop_free(op);
+            return NULL;
+        }
+        for (int64_t i = 0; i < n; i++) {
+            double acc = 0.0;
+            for (int64_t c = 0; c < d->coils; c++) {
+                const float *v = sens->data + 2 * (c * n + i);
+                acc += (double)v[0] * v[0] + (double)v[1] * v[1];
+            }
+            d->w[i] = (float)acc * d->m2[i];
+        }
     }
     return op;
 }
