@@ -146,7 +146,7 @@ static void disc_fill(disc *g, hg_rng *rng)
             if (qx >= 0 && qx < (double)g->nx && qy >= 0 && qy < (double)g->ny)
                 done = disc_free(g, qx, qy, rx, ry);
         }
-        if (done) {
+        if (done && active < g->ny * g->nx) { /* the active list never outgrows its buffer */
             g->px[active] = (float)qx, g->py[active] = (float)qy;
             g->mask[(int64_t)qy * g->nx + (int64_t)qx] = 1.0f;
             active++;
