@@ -9,7 +9,8 @@
  *    y_c(k) = sum_{c', d} g_cc'(d) y_c'(k + d), g_cc'(d) = 1/k^2 sum_e P[(c, e), (c', e + d)],
  *    which in image space is a pixel-wise nc x nc matrix G(r) = DFT_d g(d) (Hermitian, so only
  *    nc (nc + 1) / 2 transforms). True maps are eigenvectors of G(r) with eigenvalue 1.
- * 4. Per pixel, the top eigenvector by power iteration; phase relative to coil 0; zero where
+ * 4. Per pixel, the top eigenvector by power iteration (until a step changes it by less
+ *    than 1e-5, at most `iters` steps); phase relative to coil 0; zero where
  *    the eigenvalue is below crop. */
 #include "physics/mri_internal.h"
 
@@ -137,8 +138,14 @@ static float power_iteration(const float *gm, int64_t nc, int iters, float *v, f
         lambda = sqrt(norm);
         if (lambda == 0.0)
             break;
-        for (int64_t a = 0; a < 2 * nc; a++)
-            v[a] = (float)(w[a] / lambda);
+        double change = 0.0;
+        for (int64_t a = 0; a < 2 * nc; a++) {
+            float next = (float)(w[a] / lambda);
+            change += (double)(next - v[a]) * (next - v[a]);
+            v[a] = next;
+        }
+        if (change < 1e-10) /* |step| < 1e-5: converged at float precision */
+            break;
     }
     return (float)lambda;
 }
