@@ -6,6 +6,7 @@
  * F^H M^2 F = P^H FFT^H (M^2 / N) FFT P: the normal operator needs no shift phases at all. */
 #include "physics/mri_internal.h"
 
+#include <omp.h>
 #include <string.h>
 
 typedef struct {
@@ -17,6 +18,12 @@ typedef struct {
     float *scratch; /* coils slots */
     unsigned normal_dims; /* dimensions the mask varies along (hg_cfft_raw's dim mask) */
     float *w;             /* real [npix]: sum_c |s_c|^2 M^2 when the mask is constant */
+    /* Masks varying along the last dimension only (Cartesian lines): the normal operator
+     * works row by row, each row in cache through all coils. */
+    fftwf_plan row_fwd, row_inv; /* one row, in place */
+    int row_threads;             /* row buffers: one per thread */
+    int64_t row_slot;            /* floats per row buffer (2 rows: work + accumulator) */
+    float *rows;
 } sense_data;
 
 /* Per coil c into slot c: buf = ps_c . x. */
@@ -84,10 +91,47 @@ static hg_status sense_adjoint(const hg_linop *op, const float *y, float *x)
     return HG_OK;
 }
 
+/* Normal operator for masks varying along the last dimension only. */
+static void sense_normal_rows(const sense_data *d, const float *x, float *y)
+{
+    int64_t len = d->fft.n[d->fft.dims - 1], nrows = d->fft.npix / len, n = d->fft.npix;
+#pragma omp parallel num_threads(d->row_threads)
+    {
+        float *buf = d->rows + (int64_t)omp_get_thread_num() * d->row_slot;
+        float *acc = buf + d->row_slot / 2;
+#pragma omp for schedule(static)
+        for (int64_t r = 0; r < nrows; r++) {
+            const float *xr = x + 2 * r * len, *m2 = d->m2 + r * len;
+            memset(acc, 0, (size_t)(2 * len) * sizeof(float));
+            for (int64_t c = 0; c < d->coils; c++) {
+                const float *s = d->ps + 2 * (c * n + r * len);
+                for (int64_t i = 0; i < len; i++) {
+                    buf[2 * i] = s[2 * i] * xr[2 * i] - s[2 * i + 1] * xr[2 * i + 1];
+                    buf[2 * i + 1] = s[2 * i] * xr[2 * i + 1] + s[2 * i + 1] * xr[2 * i];
+                }
+                fftwf_execute_dft(d->row_fwd, (fftwf_complex *)buf, (fftwf_complex *)buf);
+                for (int64_t i = 0; i < len; i++)
+                    buf[2 * i] *= m2[i], buf[2 * i + 1] *= m2[i];
+                fftwf_execute_dft(d->row_inv, (fftwf_complex *)buf, (fftwf_complex *)buf);
+                for (int64_t i = 0; i < len; i++) {
+                    acc[2 * i] += s[2 * i] * buf[2 * i] + s[2 * i + 1] * buf[2 * i + 1];
+                    acc[2 * i + 1] += s[2 * i] * buf[2 * i + 1] - s[2 * i + 1] * buf[2 * i];
+                }
+            }
+            /* y may alias x: row r of x is no longer read once its coils are done. */
+            memcpy(y + 2 * r * len, acc, (size_t)(2 * len) * sizeof(float));
+        }
+    }
+}
+
 static hg_status sense_normal(const hg_linop *op, const float *x, float *y)
 {
     const sense_data *d = op->data;
     int64_t n = d->fft.npix;
+    if (d->rows) {
+        sense_normal_rows(d, x, y);
+        return HG_OK;
+    }
     if (d->normal_dims == 0) { /* no transform left: a pixel-wise weight */
 #pragma omp parallel for schedule(static)
         for (int64_t i = 0; i < n; i++)
@@ -115,7 +159,12 @@ static void sense_destroy(hg_linop *op)
     if (!d)
         return;
     hg_cfft_free(&d->fft);
+    if (d->row_fwd)
+        fftwf_destroy_plan(d->row_fwd);
+    if (d->row_inv)
+        fftwf_destroy_plan(d->row_inv);
     hg_free(d->ps), hg_free(d->mq), hg_free(d->m2), hg_free(d->scratch), hg_free(d->w);
+    hg_free(d->rows);
     hg_free(d);
 }
 
@@ -157,6 +206,22 @@ static bool mask_constant_along(const hg_tensor *mask, int dim)
         if ((i / stride) % len != 0 && mask->data[i] != mask->data[i - (i / stride) % len * stride])
             return false;
     return true;
+}
+
+static hg_status init_rows(sense_data *d)
+{
+    int len = (int)d->fft.n[d->fft.dims - 1];
+    d->row_threads = omp_get_max_threads();
+    d->row_slot = 2 * ((2 * (int64_t)len + 15) / 16 * 16);
+    d->rows = hg_malloc((size_t)(d->row_slot * d->row_threads) * sizeof(float));
+    if (!d->rows)
+        return HG_ERR_NOMEM;
+    fftwf_complex *b = (fftwf_complex *)d->rows;
+    d->row_fwd = fftwf_plan_dft_1d(len, b, b, FFTW_FORWARD, FFTW_ESTIMATE);
+    d->row_inv = fftwf_plan_dft_1d(len, b, b, FFTW_BACKWARD, FFTW_ESTIMATE);
+    if (!d->row_fwd || !d->row_inv)
+        return hg_error(HG_ERR_UNSUPPORTED, "sense: FFTW could not plan %d-point rows", len);
+    return HG_OK;
 }
 
 hg_linop *hg_linop_sense(const hg_tensor *sens, const hg_tensor *mask)
@@ -212,6 +277,10 @@ hg_linop *hg_linop_sense(const hg_tensor *sens, const hg_tensor *mask)
         d->mq[2 * i] = m * d->fft.post[2 * i];
         d->mq[2 * i + 1] = m * d->fft.post[2 * i + 1];
         d->m2[i] = m * m * inv_var;
+    }
+    if (d->normal_dims == 1u << (dims - 1) && init_rows(d) != HG_OK) {
+        hg_linop_free(op);
+        return NULL;
     }
     if (d->normal_dims == 0) {
         d->w = hg_malloc((size_t)n * sizeof(float));
