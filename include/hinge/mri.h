@@ -37,7 +37,9 @@ hg_linop *hg_linop_fft(int ndim, const int64_t *shape, int dims);
 /* Cartesian SENSE: image x [*S] -> k-space y [coils, *S], y_c = M F (s_c x), with
  * sens complex [coils, *S] (S 2-D or 3-D) and mask real [*S] (sampling weights, usually
  * 0/1; NULL = fully sampled). The normal operator sum_c conj(s_c) F^H M^2 F (s_c x) is
- * applied directly (one FFT pair per coil, no shifts, no k-space output). */
+ * applied directly: no shift phases, no k-space output, and transforms only along the
+ * dimensions the mask varies along (1-D row FFTs for line masks, none when fully sampled).
+ * Sums over coils run in a fixed order: results do not depend on the thread count. */
 hg_linop *hg_linop_sense(const hg_tensor *sens, const hg_tensor *mask);
 
 /* ---- sampling masks -------------------------------------------------------------------- */
