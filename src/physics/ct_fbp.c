@@ -130,34 +130,44 @@ static void filter_rows(const fbp *F, const float *in, float *out, bool pre)
 }
 
 /* Detector positions (fractional indices) and weights of the pixels of image row (j, k) in
- * one view, including the angular weight π/N. */
+ * one view, including the angular weight π/N. Float math with per-row affine terms: the
+ * forward and the adjoint call this same function, so they stay exact transposes. */
 static void map_row(const fbp *F, int view, int j, int k, float *iu, float *iv, float *w)
 {
     const hg_ct_geometry *g = &F->cg.g;
-    double c = F->cg.cosv[view], s = F->cg.sinv[view], dw = CT_PI / g->n_angles;
+    double c = F->cg.cosv[view], s = F->cg.sinv[view];
     double y = (0.5 * (g->ny - 1) - j) * g->dy, z = (k - 0.5 * (g->nz - 1)) * g->dz;
-    double cu = 0.5 * (g->n_det - 1) - g->offset_u / g->du;
-    double cv = 0.5 * (g->n_rows - 1) - g->offset_v / g->dv;
-    for (int i = 0; i < g->nx; i++) {
-        double x = (i - 0.5 * (g->nx - 1)) * g->dx;
-        double t = x * c + y * s, l = g->sod + (-x * s + y * c), u;
-        switch (g->kind) {
-        case HG_CT_PARALLEL:
-            iu[i] = (float)(t / g->du + cu);
-            w[i] = (float)dw;
-            break;
-        case HG_CT_FAN_ARC:
-            u = g->sdd * atan2(t, l);
-            iu[i] = (float)(u / g->du + cu);
-            w[i] = (float)(dw / (t * t + l * l));
-            break;
-        case HG_CT_FAN_FLAT:
-        case HG_CT_CONE_FLAT:
-            iu[i] = (float)(g->sdd * t / l / g->du + cu);
-            iv[i] = (float)(g->sdd * z / l / g->dv + cv);
-            w[i] = (float)(dw * g->sod * g->sod / (l * l));
-            break;
+    double x0 = -0.5 * (g->nx - 1) * g->dx;
+    /* t = x·e_u and l = sod + x·d are affine in the column index i */
+    float t0 = (float)(x0 * c + y * s), dt = (float)(g->dx * c);
+    float l0 = (float)(g->sod + (-x0 * s + y * c)), dl = (float)(-g->dx * s);
+    float cu = (float)(0.5 * (g->n_det - 1) - g->offset_u / g->du);
+    float cv = (float)(0.5 * (g->n_rows - 1) - g->offset_v / g->dv);
+    float dw = (float)(CT_PI / g->n_angles), sdd_du = (float)(g->sdd / g->du);
+    float sdd_z_dv = (float)(g->sdd * z / g->dv), sod2 = (float)((double)g->sod * g->sod);
+    float inv_du = (float)(1.0 / g->du);
+    int nx = g->nx;
+    switch (g->kind) {
+    case HG_CT_PARALLEL:
+        for (int i = 0; i < nx; i++)
+            iu[i] = (t0 + dt * (float)i) * inv_du + cu, w[i] = dw;
+        break;
+    case HG_CT_FAN_ARC:
+        for (int i = 0; i < nx; i++) {
+            float t = t0 + dt * (float)i, l = l0 + dl * (float)i;
+            iu[i] = sdd_du * atan2f(t, l) + cu;
+            w[i] = dw / (t * t + l * l);
         }
+        break;
+    case HG_CT_FAN_FLAT:
+    case HG_CT_CONE_FLAT:
+        for (int i = 0; i < nx; i++) {
+            float t = t0 + dt * (float)i, inv = 1.0f / (l0 + dl * (float)i);
+            iu[i] = sdd_du * t * inv + cu;
+            iv[i] = sdd_z_dv * inv + cv;
+            w[i] = dw * sod2 * inv * inv;
+        }
+        break;
     }
 }
 
@@ -233,29 +243,40 @@ static void bp_parallel_scatter(const fbp *F, int v, const float *img, float *q)
     }
 }
 
-/* Parallel beam: u is affine in the column index, so the interior of each row needs no
- * bounds tests (the hot loop of 2-D FBP); the row ends take the general path. */
+/* Parallel beam: u is affine in the column index, so the pixels whose two detector
+ * neighbours both exist form one run [il, ih] that needs no bounds tests and vectorizes (the
+ * hot loop of 2-D FBP); the row ends take the general path. */
+__attribute__((target_clones("avx2", "default")))
 static void bp_parallel_row(const fbp *F, int j, float *out)
 {
     const hg_ct_geometry *g = &F->cg.g;
-    int n = g->n_det;
+    int n = g->n_det, nx = g->nx;
     float dw = (float)(CT_PI / g->n_angles);
-    memset(out, 0, sizeof(float) * (size_t)g->nx);
+    memset(out, 0, sizeof(float) * (size_t)nx);
     for (int v = 0; v < g->n_angles; v++) {
         const float *q = F->q + (int64_t)v * n;
         float a, b;
         par_coeffs(F, v, j, &a, &b);
-        for (int i = 0; i < g->nx; i++) {
+        int il = 0, ih = nx - 1;
+        while (il <= ih && !(a + b * (float)il >= 0.0f && a + b * (float)il < (float)(n - 1)))
+            il++;
+        while (ih >= il && !(a + b * (float)ih >= 0.0f && a + b * (float)ih < (float)(n - 1)))
+            ih--;
+        for (int i = 0; i < nx; i++) {
+            if (i == il && ih >= il)
+                i = ih + 1;
+            if (i >= nx)
+                break;
+            tap t;
+            if (tap_at(a + b * (float)i, 0.0f, n, 1, false, &t))
+                out[i] += dw * row_gather(q, n, &t);
+        }
+#pragma omp simd
+        for (int i = il; i <= ih; i++) {
             float u = a + b * (float)i;
-            if (u >= 0.0f && u < (float)(n - 1)) {
-                int i0 = (int)u;
-                float f = u - (float)i0;
-                out[i] += dw * (q[i0] + f * (q[i0 + 1] - q[i0]));
-            } else {
-                tap t;
-                if (tap_at(u, 0.0f, n, 1, false, &t))
-                    out[i] += dw * row_gather(q, n, &t);
-            }
+            int i0 = (int)u;
+            float f = u - (float)i0;
+            out[i] += dw * (q[i0] + f * (q[i0 + 1] - q[i0]));
         }
     }
 }
@@ -284,6 +305,21 @@ static hg_status fbp_forward(const hg_linop *op, const float *sino, float *img)
                 map_row(F, v, j, k, iu, iv, w);
                 const float *qv = F->q + (int64_t)v * nr * n;
                 for (int i = 0; i < g->nx; i++) {
+                    float u = iu[i], z = three ? iv[i] : 0.0f;
+                    if (u >= 0.0f && u < (float)(n - 1) &&
+                        (!three || (z >= 0.0f && z < (float)(nr - 1)))) {
+                        /* both detector neighbours (rows) inside: no bounds tests */
+                        int i0 = (int)u, k0 = (int)z;
+                        float f = u - (float)i0, fk = z - (float)k0;
+                        const float *q0 = qv + (int64_t)k0 * n + i0;
+                        float val = q0[0] + f * (q0[1] - q0[0]);
+                        if (three) {
+                            float v1 = q0[n] + f * (q0[n + 1] - q0[n]);
+                            val += fk * (v1 - val);
+                        }
+                        out[i] += w[i] * val;
+                        continue;
+                    }
                     tap t;
                     if (!tap_at(iu[i], iv[i], n, nr, three, &t))
                         continue;

@@ -37,6 +37,7 @@ typedef struct joseph {
     int32_t *xs, *ys;    /* 2-D: ids of x- and y-dominant rays */
     int64_t n_xs, n_ys;
     int32_t chunk_views; /* cone adjoint: views per chunk */
+    float *tbuf;         /* 2-D: the image transposed, so y-dominant rays read along memory */
 } joseph;
 
 static void ray_index(const hg_ct_geometry *g, const ct_ray3 *r, jray *out)
@@ -73,56 +74,121 @@ static void clip_range(float a, float b, int n, int m, int *lo, int *hi)
 
 /* ---- 2-D --------------------------------------------------------------------------------- */
 
-/* Samples along a 2-D ray. The image is addressed as img[j*sj + i*si] along the marched axis
- * (t) and the interpolated axis (s) with n_t, n_s samples. */
-static float march2(const float *img, const jray *r, int n_t, int n_s, int64_t st, int64_t ss)
+/* Whether sample t of a ray lies strictly inside the interpolation range (both neighbours
+ * s0 = (int)s and s0 + 1 inside the image): there no bounds tests are needed. */
+static inline bool interior(const jray *r, int t, int n_s)
 {
-    int lo, hi;
+    float s = r->a + r->b * (float)t;
+    return s >= 0.0f && s < (float)(n_s - 1);
+}
+
+/* The sub-range [*il, *ih] of [lo, hi] where samples are interior (contiguous: s is monotone
+ * in t). */
+static void interior_range(const jray *r, int lo, int hi, int n_s, int *il, int *ih)
+{
+    while (lo <= hi && !interior(r, lo, n_s))
+        lo++;
+    while (hi >= lo && !interior(r, hi, n_s))
+        hi--;
+    *il = lo, *ih = hi;
+}
+
+/* One sample with bounds tests (ray ends and image borders). */
+static inline float sample2_edge(const float *p, float s, int n_s, int64_t ss)
+{
+    float sf = floorf(s), f = s - sf;
+    int s0 = (int)sf;
+    return (s0 >= 0 && s0 < n_s ? (1.0f - f) * p[s0 * ss] : 0.0f) +
+           (s0 + 1 >= 0 && s0 + 1 < n_s ? f * p[(s0 + 1) * ss] : 0.0f);
+}
+
+/* Samples along a 2-D ray marching t over contiguous memory (x-dominant rays on the image,
+ * y-dominant rays on its transpose): the pixel (t, s) is img[t + s*ss]. The interior loop has
+ * no branches and vectorizes (gathers, 32-bit indices) where the CPU has AVX2. */
+__attribute__((target_clones("avx2", "default")))
+static float march2(const float *img, const jray *r, int n_t, int n_s, int ss)
+{
+    int lo, hi, il, ih;
     clip_range(r->a, r->b, n_s, n_t, &lo, &hi);
+    interior_range(r, lo, hi, n_s, &il, &ih);
     float acc = 0.0f;
-    for (int t = lo; t <= hi; t++) {
-        float s = r->a + r->b * (float)t, sf = floorf(s), f = s - sf;
-        int s0 = (int)sf;
-        const float *p = img + t * st;
-        if (s0 >= 0 && s0 < n_s)
-            acc += (1.0f - f) * p[s0 * ss];
-        if (s0 + 1 >= 0 && s0 + 1 < n_s)
-            acc += f * p[(s0 + 1) * ss];
+    for (int t = lo; t < il; t++)
+        acc += sample2_edge(img + t, r->a + r->b * (float)t, n_s, ss);
+    for (int t = ih < il ? il : ih + 1; t <= hi; t++)
+        acc += sample2_edge(img + t, r->a + r->b * (float)t, n_s, ss);
+    float a = r->a, b = r->b;
+#pragma omp simd reduction(+ : acc)
+    for (int t = il; t <= ih; t++) {
+        float s = a + b * (float)t;
+        int s0 = (int)s;
+        float f = s - (float)s0;
+        int at = t + s0 * ss;
+        acc += img[at] + f * (img[at + ss] - img[at]);
     }
     return acc * r->w;
+}
+
+/* Transposes a rows x cols block (out[c*rows + r] = in[r*cols + c]), or adds the transpose. */
+static void transpose(const float *in, float *out, int rows, int cols, bool add)
+{
+#pragma omp parallel for schedule(static)
+    for (int c0 = 0; c0 < cols; c0 += 16)
+        for (int r = 0; r < rows; r++)
+            for (int c = c0; c < cols && c < c0 + 16; c++) {
+                float v = in[(int64_t)r * cols + c];
+                out[(int64_t)c * rows + r] = add ? out[(int64_t)c * rows + r] + v : v;
+            }
 }
 
 static hg_status fwd2(const hg_linop *op, const float *x, float *y)
 {
     const joseph *J = op->data;
     const hg_ct_geometry *g = &J->cg.g;
-    int64_t n = (int64_t)g->n_angles * g->n_det;
+    transpose(x, J->tbuf, g->ny, g->nx, false);
 #pragma omp parallel for schedule(dynamic, 64)
-    for (int64_t r = 0; r < n; r++) {
-        const jray *ray = &J->rays[r];
-        y[r] = ray->dom == 0 ? march2(x, ray, g->nx, g->ny, 1, g->nx)
-                             : march2(x, ray, g->ny, g->nx, g->nx, 1);
-    }
+    for (int64_t q = 0; q < J->n_xs; q++)
+        y[J->xs[q]] = march2(x, &J->rays[J->xs[q]], g->nx, g->ny, g->nx);
+#pragma omp parallel for schedule(dynamic, 64)
+    for (int64_t q = 0; q < J->n_ys; q++)
+        y[J->ys[q]] = march2(J->tbuf, &J->rays[J->ys[q]], g->ny, g->nx, g->ny);
     return HG_OK;
 }
 
-/* Scatters the x-dominant (y-dominant) rays into the column (row) t they sample there. */
+/* The transpose of march2 for the samples with t in [t0, t1) of the rays `ids`: a thread owns
+ * those columns (x-dominant rays) or rows (y-dominant rays), so no two threads write one
+ * pixel. A block of several t per ray reads the ray table once per block. */
 static void scatter2(float *img, const jray *rays, const int32_t *ids, int64_t n_ids,
-                     const float *y, int t, int n_s, int64_t ss)
+                     const float *y, int t0, int t1, int n_s, int64_t st, int64_t ss)
 {
     for (int64_t q = 0; q < n_ids; q++) {
         const jray *r = &rays[ids[q]];
         float v = y[ids[q]] * r->w;
-        float s = r->a + r->b * (float)t, sf = floorf(s), f = s - sf;
-        int s0 = (int)sf;
-        if (v == 0.0f || s0 < -1 || s0 >= n_s)
+        float sa = r->a + r->b * (float)t0, sb = r->a + r->b * (float)(t1 - 1);
+        if (v == 0.0f || (sa <= -1.0f && sb <= -1.0f) || (sa >= n_s && sb >= n_s))
             continue;
-        if (s0 >= 0)
-            img[s0 * ss] += (1.0f - f) * v;
-        if (s0 + 1 < n_s)
-            img[(s0 + 1) * ss] += f * v;
+        for (int t = t0; t < t1; t++) {
+            float s = r->a + r->b * (float)t;
+            float *p = img + t * st;
+            if (s >= 0.0f && s < (float)(n_s - 1)) {
+                int s0 = (int)s;
+                float f = s - (float)s0;
+                p[s0 * ss] += v - f * v;
+                p[(s0 + 1) * ss] += f * v;
+                continue;
+            }
+            float sf = floorf(s), f = s - sf;
+            int s0 = (int)sf;
+            if (s0 < -1 || s0 >= n_s)
+                continue;
+            if (s0 >= 0)
+                p[s0 * ss] += (1.0f - f) * v;
+            if (s0 + 1 < n_s)
+                p[(s0 + 1) * ss] += f * v;
+        }
     }
 }
+
+enum { BLOCK = 8 }; /* columns (rows) per adjoint work item */
 
 static hg_status adj2(const hg_linop *op, const float *y, float *x)
 {
@@ -130,12 +196,15 @@ static hg_status adj2(const hg_linop *op, const float *y, float *x)
     const hg_ct_geometry *g = &J->cg.g;
     int nx = g->nx, ny = g->ny;
     memset(x, 0, sizeof(float) * (size_t)nx * ny);
-#pragma omp parallel for schedule(static)
-    for (int i = 0; i < nx; i++)
-        scatter2(x + i, J->rays, J->xs, J->n_xs, y, i, ny, nx);
-#pragma omp parallel for schedule(static)
-    for (int j = 0; j < ny; j++)
-        scatter2(x + (int64_t)j * nx, J->rays, J->ys, J->n_ys, y, j, nx, 1);
+    memset(J->tbuf, 0, sizeof(float) * (size_t)nx * ny);
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int i = 0; i < nx; i += BLOCK)
+        scatter2(x, J->rays, J->xs, J->n_xs, y, i, i + BLOCK < nx ? i + BLOCK : nx, ny, 1, nx);
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int j = 0; j < ny; j += BLOCK)
+        scatter2(J->tbuf, J->rays, J->ys, J->n_ys, y, j, j + BLOCK < ny ? j + BLOCK : ny, nx, 1,
+                 ny);
+    transpose(J->tbuf, x, nx, ny, true);
     return HG_OK;
 }
 
@@ -157,7 +226,36 @@ static inline bool bil_at(const jray *r, int t, int n_s, int n_z, bil *b)
     return b->s0 >= -1 && b->s0 < n_s && b->k0 >= -1 && b->k0 < n_z;
 }
 
-/* Along the marched axis t, voxel (t, s, k) is at img[t*st + s*ss + k*sk]. */
+/* One bilinear sample with bounds tests (ray ends, volume borders). */
+static inline float sample3_edge(const float *p, const jray *r, int t, int n_s, int n_z,
+                                 int64_t ss, int64_t sk)
+{
+    bil b;
+    if (!bil_at(r, t, n_s, n_z, &b))
+        return 0.0f;
+    bool s0 = b.s0 >= 0, s1 = b.s0 + 1 < n_s, k0 = b.k0 >= 0, k1 = b.k0 + 1 < n_z;
+    float v0 = 0.0f, v1 = 0.0f; /* rows k0 and k0+1 interpolated in s */
+    if (k0) {
+        const float *q = p + b.k0 * sk;
+        v0 = (s0 ? (1.0f - b.fs) * q[b.s0 * ss] : 0.0f) + (s1 ? b.fs * q[(b.s0 + 1) * ss] : 0.0f);
+    }
+    if (k1) {
+        const float *q = p + (b.k0 + 1) * sk;
+        v1 = (s0 ? (1.0f - b.fs) * q[b.s0 * ss] : 0.0f) + (s1 ? b.fs * q[(b.s0 + 1) * ss] : 0.0f);
+    }
+    return (1.0f - b.fk) * v0 + b.fk * v1;
+}
+
+static inline bool interior3(const jray *r, int t, int n_s, int n_z)
+{
+    float s = r->a + r->b * (float)t, k = r->c + r->e * (float)t;
+    return s >= 0.0f && s < (float)(n_s - 1) && k >= 0.0f && k < (float)(n_z - 1);
+}
+
+/* Along the marched axis t, voxel (t, s, k) is at img[t*st + s*ss + k*sk]. Samples whose
+ * four neighbours are all inside form one run (s and k are monotone in t) that is computed
+ * without bounds tests and vectorizes; the ends take the general path. */
+__attribute__((target_clones("avx2", "default")))
 static float march3(const float *img, const jray *r, int n_t, int n_s, int n_z, int64_t st,
                     int64_t ss, int64_t sk)
 {
@@ -166,23 +264,26 @@ static float march3(const float *img, const jray *r, int n_t, int n_s, int n_z, 
     clip_range(r->c, r->e, n_z, n_t, &lo2, &hi2);
     lo = lo > lo2 ? lo : lo2;
     hi = hi < hi2 ? hi : hi2;
+    int il = lo, ih = hi;
+    while (il <= ih && !interior3(r, il, n_s, n_z))
+        il++;
+    while (ih >= il && !interior3(r, ih, n_s, n_z))
+        ih--;
     float acc = 0.0f;
-    for (int t = lo; t <= hi; t++) {
-        bil b;
-        if (!bil_at(r, t, n_s, n_z, &b))
-            continue;
-        const float *p = img + t * st;
-        bool s0 = b.s0 >= 0, s1 = b.s0 + 1 < n_s, k0 = b.k0 >= 0, k1 = b.k0 + 1 < n_z;
-        float v0 = 0.0f, v1 = 0.0f; /* rows k0 and k0+1 interpolated in s */
-        if (k0) {
-            const float *q = p + b.k0 * sk;
-            v0 = (s0 ? (1.0f - b.fs) * q[b.s0 * ss] : 0.0f) + (s1 ? b.fs * q[(b.s0 + 1) * ss] : 0.0f);
-        }
-        if (k1) {
-            const float *q = p + (b.k0 + 1) * sk;
-            v1 = (s0 ? (1.0f - b.fs) * q[b.s0 * ss] : 0.0f) + (s1 ? b.fs * q[(b.s0 + 1) * ss] : 0.0f);
-        }
-        acc += (1.0f - b.fk) * v0 + b.fk * v1;
+    for (int t = lo; t < il; t++)
+        acc += sample3_edge(img + t * st, r, t, n_s, n_z, ss, sk);
+    for (int t = ih < il ? il : ih + 1; t <= hi; t++)
+        acc += sample3_edge(img + t * st, r, t, n_s, n_z, ss, sk);
+    float a = r->a, b = r->b, c = r->c, e = r->e;
+#pragma omp simd reduction(+ : acc)
+    for (int t = il; t <= ih; t++) {
+        float s = a + b * (float)t, k = c + e * (float)t;
+        int s0 = (int)s, k0 = (int)k;
+        float fs = s - (float)s0, fk = k - (float)k0;
+        int64_t at = t * st + s0 * ss + k0 * sk;
+        float v0 = img[at] + fs * (img[at + ss] - img[at]);
+        float v1 = img[at + sk] + fs * (img[at + sk + ss] - img[at + sk]);
+        acc += v0 + fk * (v1 - v0);
     }
     return acc * r->w;
 }
@@ -231,6 +332,25 @@ static void scatter3(float *plane, const jray *r, float v, int t, int n_s, int n
     }
 }
 
+/* The samples with t in [t0, t1) of the rays `ids` scattered into their planes (x-planes
+ * for x-dominant rays: plane t at img + t, (s, k) at s*ss + k*sk; y-planes likewise). */
+static void scatter3_block(float *img, const jray *rays, const int32_t *ids, int64_t n_ids,
+                           const float *y, int t0, int t1, int n_s, int n_z, int64_t st,
+                           int64_t ss, int64_t sk)
+{
+    for (int64_t q = 0; q < n_ids; q++) {
+        const jray *r = &rays[ids[q]];
+        float v = y[ids[q]] * r->w;
+        float sa = r->a + r->b * (float)t0, sb = r->a + r->b * (float)(t1 - 1);
+        float ka = r->c + r->e * (float)t0, kb = r->c + r->e * (float)(t1 - 1);
+        if (v == 0.0f || (sa <= -1.0f && sb <= -1.0f) || (sa >= n_s && sb >= n_s) ||
+            (ka <= -1.0f && kb <= -1.0f) || (ka >= n_z && kb >= n_z))
+            continue;
+        for (int t = t0; t < t1; t++)
+            scatter3(img + t * st, r, v, t, n_s, n_z, ss, sk);
+    }
+}
+
 static hg_status adj3(const hg_linop *op, const float *y, float *x)
 {
     const joseph *J = op->data;
@@ -240,7 +360,7 @@ static hg_status adj3(const hg_linop *op, const float *y, float *x)
     memset(x, 0, sizeof(float) * (size_t)(sxy * nz));
     for (int v0 = 0; v0 < g->n_angles; v0 += J->chunk_views) {
         int nv = g->n_angles - v0 < J->chunk_views ? g->n_angles - v0 : J->chunk_views;
-        int64_t n = nv * per_view;
+        int64_t n = nv * per_view, n_xs = 0, n_ys = 0;
         const float *yc = y + v0 * per_view;
 #pragma omp parallel for schedule(static)
         for (int64_t q = 0; q < n; q++) {
@@ -249,17 +369,21 @@ static hg_status adj3(const hg_linop *op, const float *y, float *x)
             ct_ray_physical(&J->cg, v, rem / g->n_det, rem % g->n_det, &pr);
             ray_index(g, &pr, &J->rays[q]);
         }
-#pragma omp parallel for schedule(static)
-        for (int i = 0; i < nx; i++)
-            for (int64_t q = 0; q < n; q++)
-                if (J->rays[q].dom == 0)
-                    scatter3(x + i, &J->rays[q], yc[q] * J->rays[q].w, i, ny, nz, nx, sxy);
-#pragma omp parallel for schedule(static)
-        for (int j = 0; j < ny; j++)
-            for (int64_t q = 0; q < n; q++)
-                if (J->rays[q].dom == 1)
-                    scatter3(x + (int64_t)j * nx, &J->rays[q], yc[q] * J->rays[q].w, j, nx, nz,
-                             1, sxy);
+        for (int64_t q = 0; q < n; q++) { /* x-dominant ids from the front, y- from the back */
+            if (J->rays[q].dom == 0)
+                J->xs[n_xs++] = (int32_t)q;
+            else
+                J->xs[n - 1 - n_ys++] = (int32_t)q;
+        }
+        const int32_t *ys = J->xs + n_xs;
+#pragma omp parallel for schedule(dynamic, 1)
+        for (int i = 0; i < nx; i += BLOCK)
+            scatter3_block(x, J->rays, J->xs, n_xs, yc, i, i + BLOCK < nx ? i + BLOCK : nx, ny,
+                           nz, 1, nx, sxy);
+#pragma omp parallel for schedule(dynamic, 1)
+        for (int j = 0; j < ny; j += BLOCK)
+            scatter3_block(x, J->rays, ys, n_ys, yc, j, j + BLOCK < ny ? j + BLOCK : ny, nx, nz,
+                           nx, 1, sxy);
     }
     return HG_OK;
 }
@@ -274,6 +398,7 @@ static void joseph_destroy(hg_linop *op)
     ct_geom_release(&J->cg);
     hg_free(J->rays);
     hg_free(J->xs);
+    hg_free(J->tbuf);
     free(J);
 }
 
@@ -283,7 +408,8 @@ static hg_status build_tables_2d(joseph *J)
     int64_t n = (int64_t)g->n_angles * g->n_det;
     J->rays = hg_malloc((size_t)n * sizeof *J->rays);
     J->xs = hg_malloc((size_t)n * sizeof *J->xs);
-    if (!J->rays || !J->xs)
+    J->tbuf = hg_malloc((size_t)g->nx * g->ny * sizeof *J->tbuf);
+    if (!J->rays || !J->xs || !J->tbuf)
         return HG_ERR_NOMEM;
     for (int v = 0; v < g->n_angles; v++)
         for (int c = 0; c < g->n_det; c++) {
@@ -333,7 +459,8 @@ hg_linop *hg_ct_projector(const hg_ct_geometry *g)
         int64_t chunk = (1 << 20) / per_view;
         J->chunk_views = (int32_t)(chunk < 1 ? 1 : (chunk > g->n_angles ? g->n_angles : chunk));
         J->rays = hg_malloc((size_t)(J->chunk_views * per_view) * sizeof *J->rays);
-        s = J->rays ? HG_OK : HG_ERR_NOMEM;
+        J->xs = hg_malloc((size_t)(J->chunk_views * per_view) * sizeof *J->xs);
+        s = J->rays && J->xs ? HG_OK : HG_ERR_NOMEM;
         op->forward = fwd3;
         op->adjoint = adj3;
     } else {

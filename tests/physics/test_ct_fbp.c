@@ -139,6 +139,18 @@ static void test_filters(void)
     }
     CHECK_NULL_WITH(hg_ct_fbp(&g, HG_CT_RAMP, 0.0f), "cutoff must be in (0, 1], got 0");
     CHECK_NULL_WITH(hg_ct_fbp(&g, (hg_ct_filter)9, 1.0f), "unknown filter 9");
+    /* data that does not match the geometry: a batch of sinograms with 94 detectors */
+    hg_linop *R = hg_ct_fbp(&g, HG_CT_RAMP, 1.0f);
+    hg_ctx *ctx = hg_ctx_new();
+    hg_tensor *bad = hg_new(ctx, 3, 90, 94);
+    bad->name = "sinogram";
+    CHECK_NULL_WITH(hg_linop_apply(ctx, R, bad, false),
+                    "ct_fbp_parallel: sinogram: expected real shape [..., 90, 95], got real [3, 90, 94]");
+    hg_tensor *ok = hg_new(ctx, 3, 90, 95);
+    hg_tensor *rec3 = hg_linop_apply(ctx, R, ok, false);
+    CHECK(rec3 && rec3->ndim == 3 && rec3->shape[0] == 3 && rec3->shape[1] == 64 && rec3->shape[2] == 64);
+    hg_ctx_free(ctx);
+    hg_linop_free(R);
     free(noise), free(rec);
 }
 
