@@ -383,10 +383,13 @@ static void fbp_destroy(hg_linop *op)
         if (F->spec)
             fftwf_free(F->spec[t]);
     }
-    if (F->r2c)
-        fftwf_destroy_plan(F->r2c);
-    if (F->c2r)
-        fftwf_destroy_plan(F->c2r);
+#pragma omp critical(hg_fftw_planner)
+    {
+        if (F->r2c)
+            fftwf_destroy_plan(F->r2c);
+        if (F->c2r)
+            fftwf_destroy_plan(F->c2r);
+    }
     free(F->buf), free(F->spec);
     hg_free(F->resp), hg_free(F->prew), hg_free(F->q), hg_free(F->maps);
     ct_geom_release(&F->cg);
@@ -411,9 +414,13 @@ static hg_status fbp_alloc(fbp *F)
         if (!F->buf[t] || !F->spec[t])
             return HG_ERR_NOMEM;
     }
-    /* Plans are made once (FFTW planning is not thread-safe; executing with new arrays is). */
-    F->r2c = fftwf_plan_dft_r2c_1d(m, F->buf[0], F->spec[0], FFTW_ESTIMATE);
-    F->c2r = fftwf_plan_dft_c2r_1d(m, F->spec[0], F->buf[0], FFTW_ESTIMATE);
+    /* Plans are made once. FFTW's planner is not thread-safe (executing a plan on new arrays
+     * is): every planner call in hinge goes through the critical section hg_fftw_planner. */
+#pragma omp critical(hg_fftw_planner)
+    {
+        F->r2c = fftwf_plan_dft_r2c_1d(m, F->buf[0], F->spec[0], FFTW_ESTIMATE);
+        F->c2r = fftwf_plan_dft_c2r_1d(m, F->spec[0], F->buf[0], FFTW_ESTIMATE);
+    }
     return F->r2c && F->c2r ? HG_OK : HG_ERR_NOMEM;
 }
 

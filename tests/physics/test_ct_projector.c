@@ -139,8 +139,52 @@ static void test_threads(void)
     }
 }
 
+/* The learned primal-dual ellipse setting (DATA.md): 128^2 on [-64, 64]^2, 30 angles over
+ * [0, π), 183 detector pixels. The detector must see the whole image (no warning); the power
+ * iteration's operator norm (used to scale A in LPD) converges and lies within the bounds
+ * ||A1||/||1|| <= ||A|| <= sqrt(max row sum · max column sum) (Schur; A has entries >= 0). */
+static void test_lpd_setting(void)
+{
+    float ang[30];
+    hg_ct_angles_uniform(ang, 30, 0.0, PI);
+    hg_ct_geometry g = hg_ct_parallel(128, 128, 1.0f, 30, ang, 183, 1.0f);
+    hg_ct_info info;
+    CHECK_OK(hg_ct_geometry_check(&g, &info));
+    CHECK_MSG(info.covered && info.warning[0] == '\0', "LPD geometry warning: %s", info.warning);
+    hg_linop *A = hg_ct_projector(&g);
+    REQUIRE(A);
+    double norm = 0, norm2 = 0;
+    CHECK_OK(hg_linop_norm(A, 30, 1, &norm));
+    CHECK_OK(hg_linop_norm(A, 60, 2, &norm2));
+    printf("LPD parallel operator norm %.3f (30 its) %.3f (60 its)\n", norm, norm2);
+    CHECK(fabs(norm - norm2) < 1e-2 * norm2);
+    /* the constant image: A1 = chord lengths; ||A|| >= ||A1|| / ||1|| */
+    float *one = malloc(4 * 128 * 128), *y = malloc(4 * 30 * 183);
+    for (int i = 0; i < 128 * 128; i++)
+        one[i] = 1.0f;
+    CHECK_OK(hg_linop_forward(A, one, y));
+    double ss = 0;
+    for (int i = 0; i < 30 * 183; i++)
+        ss += (double)y[i] * y[i];
+    CHECK(norm2 >= sqrt(ss) / 128.0 * (1 - 1e-3));
+    float *ones = malloc(4 * 30 * 183), *col = malloc(4 * 128 * 128);
+    for (int i = 0; i < 30 * 183; i++)
+        ones[i] = 1.0f;
+    CHECK_OK(hg_linop_adjoint(A, ones, col));
+    double max_row = 0, max_col = 0;
+    for (int i = 0; i < 30 * 183; i++)
+        max_row = fmax(max_row, y[i]);
+    for (int i = 0; i < 128 * 128; i++)
+        max_col = fmax(max_col, col[i]);
+    CHECK_MSG(norm2 <= sqrt(max_row * max_col), "norm %g above Schur bound %g", norm2,
+              sqrt(max_row * max_col));
+    free(one), free(y), free(ones), free(col);
+    hg_linop_free(A);
+}
+
 int main(void)
 {
+    test_lpd_setting();
     test_threads();
     test_adjoints();
     test_analytic();
