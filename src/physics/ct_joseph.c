@@ -312,6 +312,17 @@ static hg_status fwd3(const hg_linop *op, const float *x, float *y)
 static void scatter3(float *plane, const jray *r, float v, int t, int n_s, int n_z, int64_t ss,
                      int64_t sk)
 {
+    float s = r->a + r->b * (float)t, k = r->c + r->e * (float)t;
+    if (s >= 0.0f && s < (float)(n_s - 1) && k >= 0.0f && k < (float)(n_z - 1)) {
+        int s0 = (int)s, k0 = (int)k; /* all four neighbours inside (march3's fast path) */
+        float fs = s - (float)s0, fk = k - (float)k0, v1 = fk * v, v0 = v - v1;
+        float *q = plane + s0 * ss + k0 * sk;
+        q[0] += v0 - fs * v0;
+        q[ss] += fs * v0;
+        q[sk] += v1 - fs * v1;
+        q[sk + ss] += fs * v1;
+        return;
+    }
     bil b;
     if (v == 0.0f || !bil_at(r, t, n_s, n_z, &b))
         return;
