@@ -8,7 +8,10 @@
 
 /* Toft's modified Shepp–Logan (skimage, ODL, MATLAB phantom('Modified Shepp-Logan')) and
  * its 3-D extension (Kak–Slaney ellipsoids, phantom3d): value, a, b, c, x0, y0, z0, phi,
- * theta, psi (degrees). The 2-D phantom is the z = 0 section with c, z0, theta, psi unused. */
+ * theta, psi (degrees). The 2-D phantom is the z = 0 section with c, z0, theta, psi unused.
+ * Rotation: phantom3d's ZXZ Euler matrix A, but points are tested as A·(x − centre) with the
+ * centre in the image frame (phantom3d tests A·x − centre, which moves the centres of the
+ * rotated ellipsoids 3 and 4 by the rotation; the 2-D phantom keeps them at x = ±0.22). */
 static const float shepp_logan_3d[10][10] = {
     {1.0f, .6900f, .920f, .810f, 0, 0, 0, 0, 0, 0},
     {-.8f, .6624f, .874f, .780f, 0, -.0184f, 0, 0, 0, 0},
