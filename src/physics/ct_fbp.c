@@ -58,7 +58,7 @@ static double window(hg_ct_filter f, double nu) /* nu in [0, 0.5] cycles per sam
 }
 
 /* The real DFT of the even ramp kernel times the window, scaled by 1/(pitch·m). */
-static void build_response(fbp *F, hg_ct_filter filter, float cutoff)
+static hg_status build_response(fbp *F, hg_ct_filter filter, float cutoff)
 {
     const hg_ct_geometry *g = &F->cg.g;
     int m = F->m;
@@ -68,6 +68,8 @@ static void build_response(fbp *F, hg_ct_filter filter, float cutoff)
     else if (g->kind == HG_CT_FAN_ARC)
         pitch = alpha;
     double *h = calloc((size_t)m, sizeof *h);
+    if (!h)
+        return HG_ERR_NOMEM;
     for (int n = 0; n < m; n++) {
         int a = n < m - n ? n : m - n;
         if (n == 0)
@@ -89,6 +91,7 @@ static void build_response(fbp *F, hg_ct_filter filter, float cutoff)
         F->resp[k] = nu > 0.5 ? 0.0f : (float)(acc * window(filter, nu) / (pitch * m));
     }
     free(h);
+    return HG_OK;
 }
 
 static void build_preweights(fbp *F)
@@ -464,12 +467,11 @@ hg_linop *hg_ct_fbp(const hg_ct_geometry *g, hg_ct_filter filter, float cutoff)
     while (F->m < 2 * g->n_det)
         F->m *= 2;
     F->nthreads = omp_get_max_threads();
-    if (fbp_alloc(F) != HG_OK) {
+    if (fbp_alloc(F) != HG_OK || build_response(F, filter, cutoff) != HG_OK) {
         hg_linop_free(op);
         hg_error(HG_ERR_NOMEM, "ct fbp: out of memory for %d-sample filter buffers", F->m);
         return NULL;
     }
-    build_response(F, filter, cutoff);
     build_preweights(F);
     return op;
 }
