@@ -10,33 +10,22 @@
 #include <limits.h>
 #include <omp.h>
 #include <stdio.h>
-#include <stdlib.h>
 
 /* Columns per tile: the scratch of one thread stays about HG_CONV_TILE_BYTES (sized for the
  * L2 cache, where sgemm then finds it), never below a few hundred columns (sgemm needs some
  * width) nor above HG_CONV_TILE_MAX_BYTES (for very deep kernels). */
-#define HG_CONV_TILE_BYTES ((int64_t)1 << 20)
+#define HG_CONV_TILE_BYTES ((int64_t)2 << 20)
 #define HG_CONV_TILE_MAX_BYTES ((int64_t)64 << 20)
-#define HG_CONV_TILE_MIN_COLS 256
+#define HG_CONV_TILE_MIN_COLS 1024
 /* Below this many multiply-adds a convolution runs on one thread. */
 #define HG_CONV_PARALLEL_MACS ((int64_t)1 << 20)
-
-static int64_t tile_bytes(void)
-{
-    static int64_t bytes = 0;
-    if (!bytes) {
-        const char *e = getenv("HG_CONV_TILE_KB"); /* tuning only */
-        bytes = e ? (int64_t)atoi(e) << 10 : HG_CONV_TILE_BYTES;
-    }
-    return bytes;
-}
 
 static int64_t tile_cols(const hg_conv_plan *p)
 {
     if (p->g.identity)
         return p->g.out_vol < 4096 ? p->g.out_vol : 4096;
     int64_t per_col = p->kg * (int64_t)sizeof(float);
-    int64_t t = tile_bytes() / per_col;
+    int64_t t = HG_CONV_TILE_BYTES / per_col;
     if (t < HG_CONV_TILE_MIN_COLS)
         t = HG_CONV_TILE_MIN_COLS;
     if (t > HG_CONV_TILE_MAX_BYTES / per_col)
@@ -86,14 +75,50 @@ static unit unit_at(const work *wk, int64_t u)
     return r;
 }
 
+/* Scratch comes from the context and goes back to it when the kernel returns; an op called
+ * without a context (heap output) takes it from the heap instead. */
+typedef struct {
+    hg_ctx *ctx;
+    hg_ctx_mark mark;
+    void *heap[2];
+    int n;
+} scratch;
+
+static scratch scratch_begin(hg_ctx *ctx)
+{
+    scratch s = {ctx, {NULL, 0, 0}, {NULL, NULL}, 0};
+    if (ctx)
+        s.mark = hg_ctx_mark_get(ctx);
+    return s;
+}
+
+static void *scratch_alloc(scratch *s, size_t bytes, bool zero)
+{
+    if (s->ctx)
+        return zero ? hg_ctx_calloc(s->ctx, bytes) : hg_ctx_alloc(s->ctx, bytes);
+    void *p = zero ? hg_calloc(1, bytes) : hg_malloc(bytes);
+    if (p)
+        s->heap[s->n++] = p;
+    return p;
+}
+
+static void scratch_end(scratch *s)
+{
+    if (s->ctx)
+        hg_ctx_release(s->ctx, s->mark);
+    for (int i = 0; i < s->n; i++)
+        hg_free(s->heap[i]);
+}
+
 /* Scratch for every thread's column tile; NULL (error set) when the context cannot provide
  * it, or when the identity geometry needs none. */
-static float *tile_scratch(hg_ctx *ctx, const work *wk, const char *what, hg_status *st)
+static float *tile_scratch(scratch *sc, const work *wk, const char *what, hg_status *st)
 {
     *st = HG_OK;
     if (wk->p->g.identity)
         return NULL;
-    float *s = hg_ctx_alloc(ctx, (size_t)(wk->nthreads * wk->p->kg * wk->t) * sizeof(float));
+    float *s = scratch_alloc(sc, (size_t)(wk->nthreads * wk->p->kg * wk->t) * sizeof(float),
+                             false);
     if (!s)
         *st = hg_error_context(hg_error_status(), "conv: %s scratch", what);
     return s;
@@ -136,14 +161,14 @@ hg_status hg_conv_apply(hg_ctx *ctx, const hg_conv_plan *p, const float *big, co
 {
     work wk = work_init(p);
     hg_status st;
-    hg_ctx_mark mark = hg_ctx_mark_get(ctx);
-    float *scratch = tile_scratch(ctx, &wk, "im2col", &st);
+    scratch sc = scratch_begin(ctx);
+    float *cols = tile_scratch(&sc, &wk, "im2col", &st);
     if (st != HG_OK)
         return st;
     int saved = blas_single_begin(wk.nthreads);
 #pragma omp parallel num_threads(wk.nthreads) if (wk.nthreads > 1)
     {
-        float *col = scratch ? scratch + omp_get_thread_num() * p->kg * wk.t : NULL;
+        float *col = cols ? cols + omp_get_thread_num() * p->kg * wk.t : NULL;
         /* Units write disjoint outputs: dynamic scheduling is still deterministic. */
 #pragma omp for schedule(dynamic)
         for (int64_t u = 0; u < wk.units; u++) {
@@ -156,7 +181,7 @@ hg_status hg_conv_apply(hg_ctx *ctx, const hg_conv_plan *p, const float *big, co
         }
     }
     blas_single_end(saved);
-    hg_ctx_release(ctx, mark);
+    scratch_end(&sc);
     return HG_OK;
 }
 
@@ -166,8 +191,8 @@ static hg_status adjoint_col2im(hg_ctx *ctx, const hg_conv_plan *p, const float 
 {
     work wk = work_init(p);
     hg_status st;
-    hg_ctx_mark mark = hg_ctx_mark_get(ctx);
-    float *scratch = tile_scratch(ctx, &wk, "col2im", &st);
+    scratch sc = scratch_begin(ctx);
+    float *cols = tile_scratch(&sc, &wk, "col2im", &st);
     if (st != HG_OK)
         return st;
     const hg_conv_geom *g = &p->g;
@@ -190,7 +215,7 @@ static hg_status adjoint_col2im(hg_ctx *ctx, const hg_conv_plan *p, const float 
                 else
                     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)p->kg, n,
                                 (int)p->csg, 1.0f, w + r.w, (int)p->kg, small + r.small + r.j0,
-                                (int)g->out_vol, 0.0f, scratch + tid * p->kg * wk.t, n);
+                                (int)g->out_vol, 0.0f, cols + tid * p->kg * wk.t, n);
             }
             if (g->identity)
                 continue;
@@ -201,14 +226,14 @@ static hg_status adjoint_col2im(hg_ctx *ctx, const hg_conv_plan *p, const float 
                 for (int64_t k = 0; k < in_round; k++) {
                     unit r = unit_at(&wk, r0 + k);
                     int64_t n = r.j1 - r.j0;
-                    hg_col2im_channel(g, scratch + k * p->kg * wk.t + c * g->kvol * n, r.j0,
+                    hg_col2im_channel(g, cols + k * p->kg * wk.t + c * g->kvol * n, r.j0,
                                       r.j1, big + r.big + c * g->in_vol);
                 }
             }
         }
     }
     blas_single_end(saved);
-    hg_ctx_release(ctx, mark);
+    scratch_end(&sc);
     return HG_OK;
 }
 
@@ -246,9 +271,9 @@ hg_status hg_conv_apply_adjoint(hg_ctx *ctx, const hg_conv_plan *p, const float 
     hg_conv_plan f;
     if (!flipped_plan(p, &f))
         return adjoint_col2im(ctx, p, small, w, big);
-    hg_ctx_mark mark = hg_ctx_mark_get(ctx);
+    scratch sc = scratch_begin(ctx);
     const int64_t kvol = p->g.kvol, nw = p->cs * p->kg;
-    float *wf = hg_ctx_alloc(ctx, (size_t)nw * sizeof(float));
+    float *wf = scratch_alloc(&sc, (size_t)nw * sizeof(float), false);
     if (!wf)
         return hg_error_context(hg_error_status(), "conv: flipped kernel");
     /* wf[g*cbg + ci][co][kvol-1-kk] = w[g*csg + co][ci][kk]: reversing the flat kernel index
@@ -260,7 +285,7 @@ hg_status hg_conv_apply_adjoint(hg_ctx *ctx, const hg_conv_plan *p, const float 
         wf[((gr * p->cbg + ci) * p->csg + co) * kvol + (kvol - 1 - kk)] = w[i];
     }
     hg_status st = hg_conv_apply(ctx, &f, small, wf, big, 1.0f);
-    hg_ctx_release(ctx, mark);
+    scratch_end(&sc);
     return st;
 }
 
@@ -269,8 +294,8 @@ hg_status hg_conv_weight_grad(hg_ctx *ctx, const hg_conv_plan *p, const float *b
 {
     work wk = work_init(p);
     hg_status st;
-    hg_ctx_mark mark = hg_ctx_mark_get(ctx);
-    float *scratch = tile_scratch(ctx, &wk, "weight-gradient", &st);
+    scratch sc = scratch_begin(ctx);
+    float *cols = tile_scratch(&sc, &wk, "weight-gradient", &st);
     if (st != HG_OK)
         return st;
     /* Threads other than the first accumulate into private copies, summed at the end (the
@@ -278,9 +303,9 @@ hg_status hg_conv_weight_grad(hg_ctx *ctx, const hg_conv_plan *p, const float *b
     const int64_t wn = p->cs * p->kg;
     float *priv = NULL;
     if (wk.nthreads > 1) {
-        priv = hg_ctx_calloc(ctx, (size_t)((wk.nthreads - 1) * wn) * sizeof(float));
+        priv = scratch_alloc(&sc, (size_t)((wk.nthreads - 1) * wn) * sizeof(float), true);
         if (!priv) {
-            hg_ctx_release(ctx, mark);
+            scratch_end(&sc);
             return hg_error_context(hg_error_status(), "conv: weight-gradient partial sums");
         }
     }
@@ -288,7 +313,7 @@ hg_status hg_conv_weight_grad(hg_ctx *ctx, const hg_conv_plan *p, const float *b
 #pragma omp parallel num_threads(wk.nthreads) if (wk.nthreads > 1)
     {
         int tid = omp_get_thread_num();
-        float *col = scratch ? scratch + tid * p->kg * wk.t : NULL;
+        float *col = cols ? cols + tid * p->kg * wk.t : NULL;
         float *dwt = tid == 0 ? dw : priv + (tid - 1) * wn;
 #pragma omp for schedule(static)
         for (int64_t u = 0; u < wk.units; u++) {
@@ -305,7 +330,7 @@ hg_status hg_conv_weight_grad(hg_ctx *ctx, const hg_conv_plan *p, const float *b
                 dw[i] += priv[(t - 1) * wn + i];
     }
     blas_single_end(saved);
-    hg_ctx_release(ctx, mark);
+    scratch_end(&sc);
     return HG_OK;
 }
 
