@@ -13,7 +13,8 @@
 
 /* Columns per tile: the scratch of one thread stays about HG_CONV_TILE_BYTES (sized for the
  * L2 cache, where sgemm then finds it), never below a few hundred columns (sgemm needs some
- * width) nor above HG_CONV_TILE_MAX_BYTES (for very deep kernels). */
+ * width) unless all threads' tiles together would exceed HG_CONV_TILE_MAX_BYTES (very deep
+ * kernels, e.g. 3-D with hundreds of channels). */
 #define HG_CONV_TILE_BYTES ((int64_t)2 << 20)
 #define HG_CONV_TILE_MAX_BYTES ((int64_t)64 << 20)
 #define HG_CONV_TILE_MIN_COLS 1024
@@ -28,8 +29,9 @@ static int64_t tile_cols(const hg_conv_plan *p)
     int64_t t = HG_CONV_TILE_BYTES / per_col;
     if (t < HG_CONV_TILE_MIN_COLS)
         t = HG_CONV_TILE_MIN_COLS;
-    if (t > HG_CONV_TILE_MAX_BYTES / per_col)
-        t = HG_CONV_TILE_MAX_BYTES / per_col;
+    int64_t cap = HG_CONV_TILE_MAX_BYTES / ((int64_t)omp_get_max_threads() * per_col);
+    if (t > cap) /* all threads' tiles together stay under the cap */
+        t = cap;
     if (t < 1)
         t = 1;
     return t < p->g.out_vol ? t : p->g.out_vol;
