@@ -204,8 +204,9 @@ static hg_status adjoint_col2im(hg_ctx *ctx, const hg_conv_plan *p, const float 
      * since neighbouring tiles overlap in the image but channels never do. */
 #pragma omp parallel num_threads(wk.nthreads) if (wk.nthreads > 1)
     {
-        int tid = omp_get_thread_num();
-        for (int64_t r0 = 0; r0 < wk.units; r0 += wk.nthreads) {
+        /* The team may be smaller than asked for (thread limits, nesting). */
+        int tid = omp_get_thread_num(), team = omp_get_num_threads();
+        for (int64_t r0 = 0; r0 < wk.units; r0 += team) {
             int64_t u = r0 + tid;
             if (u < wk.units) {
                 unit r = unit_at(&wk, u);
@@ -222,7 +223,7 @@ static hg_status adjoint_col2im(hg_ctx *ctx, const hg_conv_plan *p, const float 
             if (g->identity)
                 continue;
 #pragma omp barrier
-            int64_t in_round = wk.units - r0 < wk.nthreads ? wk.units - r0 : wk.nthreads;
+            int64_t in_round = wk.units - r0 < team ? wk.units - r0 : team;
 #pragma omp for schedule(static)
             for (int64_t c = 0; c < p->cbg; c++) {
                 for (int64_t k = 0; k < in_round; k++) {
