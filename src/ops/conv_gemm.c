@@ -14,10 +14,16 @@
 /* Columns per tile: the scratch of one thread stays about HG_CONV_TILE_BYTES (sized for the
  * L2 cache, where sgemm then finds it), never below a few hundred columns (sgemm needs some
  * width) unless all threads' tiles together would exceed HG_CONV_TILE_MAX_BYTES (very deep
- * kernels, e.g. 3-D with hundreds of channels). */
-#define HG_CONV_TILE_BYTES ((int64_t)2 << 20)
+ * kernels, e.g. 3-D with hundreds of channels). Best of noisy runs on a shared 2-core Zen 4,
+ * one thread, 64->64 3x3 on 256^2: 1 MB / 512 columns 64 ms, 2 MB / 1024 columns 77 ms. The
+ * #ifndef lets a benchmark build try other values. */
+#ifndef HG_CONV_TILE_BYTES
+#define HG_CONV_TILE_BYTES ((int64_t)1 << 20)
+#endif
 #define HG_CONV_TILE_MAX_BYTES ((int64_t)64 << 20)
-#define HG_CONV_TILE_MIN_COLS 1024
+#ifndef HG_CONV_TILE_MIN_COLS
+#define HG_CONV_TILE_MIN_COLS 512
+#endif
 /* Below this many multiply-adds a convolution runs on one thread. */
 #define HG_CONV_PARALLEL_MACS ((int64_t)1 << 20)
 
