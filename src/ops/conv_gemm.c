@@ -364,13 +364,12 @@ void hg_conv_bias_grad(const float *g, float *db, int64_t batch, int64_t channel
 {
 #pragma omp parallel for schedule(static) if (batch * channels * vol > 65536)
     for (int64_t c = 0; c < channels; c++) {
+        /* Sums of 10^5..10^7 terms per channel: accumulated in double. */
         double acc = 0.0;
         for (int64_t n = 0; n < batch; n++) {
             const float *gc = g + (n * channels + c) * vol;
-            float part = 0.0f;
             for (int64_t i = 0; i < vol; i++)
-                part += gc[i];
-            acc += part;
+                acc += gc[i];
         }
         db[c] += (float)acc;
     }
