@@ -70,6 +70,7 @@ typedef struct dcm_frame_desc {
     int64_t rows, cols, samples;
     int32_t bits_allocated, bits_stored, bytes;
     bool is_signed;
+    const char *photometric;
 } dcm_frame_desc;
 
 hg_status dcm_rle_decode(const dcm_frame_desc *d, const uint8_t *src, size_t n, uint8_t *out);

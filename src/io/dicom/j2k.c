@@ -95,8 +95,14 @@ hg_status dcm_j2k_decode(const dcm_frame_desc *d, const uint8_t *src, size_t n, 
                          "components are not supported)", d->name, (long long)c, comp->w, comp->h);
             goto done;
         }
+        /* Unsigned J2K data in a signed (PixelRepresentation 1) image is the two's complement
+         * of prec bits (the correction pydicom and GDCM apply). */
+        bool extend = !comp->sgnd && d->is_signed && comp->prec >= 1 && comp->prec < 32;
+        uint32_t sign = extend ? 1u << (comp->prec - 1) : 0;
         for (size_t i = 0; i < npix; i++) {
             int32_t v = comp->data[i];
+            if (extend)
+                v = (int32_t)(((uint32_t)v ^ sign) - sign);
             uint8_t *o = out + (i * (size_t)d->samples + (size_t)c) * (size_t)d->bytes;
             if (d->bytes == 1) {
                 o[0] = (uint8_t)v;

@@ -6,6 +6,7 @@
 #include <setjmp.h>
 #include <stdio.h>
 #include <jpeglib.h>
+#include <jerror.h>
 #include <string.h>
 
 typedef struct err_mgr {
@@ -37,7 +38,11 @@ hg_status dcm_jpeg_decode(const dcm_frame_desc *d, const uint8_t *src, size_t n,
     err.msg[0] = 0;
     volatile hg_status s = HG_OK;
     if (setjmp(err.jump)) {
+        int code = err.pub.msg_code, prec = err.pub.msg_parm.i[0];
         jpeg_destroy_decompress(&cinfo);
+        if (code == JERR_BAD_PRECISION)
+            return hg_error(HG_ERR_UNSUPPORTED, "%s: %d-bit JPEG is not supported (libjpeg-turbo "
+                            "2.1 decodes 8-bit samples only)", d->name, prec);
         return hg_error(HG_ERR_FORMAT, "%s: JPEG frame: %s", d->name, err.msg);
     }
     jpeg_create_decompress(&cinfo);
@@ -57,6 +62,12 @@ hg_status dcm_jpeg_decode(const dcm_frame_desc *d, const uint8_t *src, size_t n,
         jpeg_destroy_decompress(&cinfo);
         return s;
     }
+    /* The photometric interpretation describes the decoded values: YBR_* data stays YCbCr,
+     * and RGB data without an Adobe marker was stored untransformed (pydicom does the same). */
+    if (d->samples == 3 && d->photometric &&
+        (strstr(d->photometric, "YBR") || (!strcmp(d->photometric, "RGB") &&
+                                           !cinfo.saw_Adobe_marker)))
+        cinfo.out_color_space = cinfo.jpeg_color_space;
     jpeg_start_decompress(&cinfo);
     size_t stride = (size_t)(d->cols * d->samples);
     while (cinfo.output_scanline < cinfo.output_height) {

@@ -41,6 +41,15 @@ static bool long_vr(const char *vr)
     return false;
 }
 
+static bool known_vr(const uint8_t *b)
+{
+    static const char all[] = "AEASATCSDADSDTFLFDISLOLTOBODOFOLOVOWPNSHSLSQSSSTSVTMUCUIULUNURUSUTUV";
+    for (size_t i = 0; i + 1 < sizeof all; i += 2)
+        if (b[0] == (uint8_t)all[i] && b[1] == (uint8_t)all[i + 1])
+            return true;
+    return false;
+}
+
 static hg_status add_elem(hg_dicom_file *f, uint32_t tag, const char *vr, uint32_t len, size_t off,
                           int depth)
 {
@@ -409,6 +418,10 @@ static hg_dicom_file *parse_buffer(hg_dicom_file *f)
         goto fail;
     f->big_endian = f->ts->big_endian;
     cursor c = {f, f->ts->explicit_vr, f->ts->big_endian};
+    /* Some writers encode the data set in the other VR mode than the syntax says; the first
+     * element tells (pydicom does the same). */
+    if (f->size - pos >= 8 && c.explicit_vr != known_vr(f->buf + pos + 4))
+        c.explicit_vr = !c.explicit_vr;
     if ((s = parse_dataset(&c, &pos, f->size, 0, false)))
         goto fail;
     if (f->nel == 0 || (pos == 0 && !dcm_find(f, TAG_TRANSFER_SYNTAX) && f->nel < 1)) {

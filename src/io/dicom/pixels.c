@@ -50,15 +50,15 @@ static hg_status describe(const hg_dicom_file *f, hg_dicom_pixels *p, int32_t *p
     if (spp != 1 && spp != 3)
         return hg_error(HG_ERR_UNSUPPORTED, "%s: SamplesPerPixel %lld (expected 1 or 3)", f->name,
                         (long long)spp);
-    if (ba != 8 && ba != 16 && ba != 32)
-        return hg_error(HG_ERR_UNSUPPORTED, "%s: BitsAllocated %lld (supported: 8, 16, 32)",
+    if (ba != 1 && ba != 8 && ba != 16 && ba != 32)
+        return hg_error(HG_ERR_UNSUPPORTED, "%s: BitsAllocated %lld (supported: 1, 8, 16, 32)",
                         f->name, (long long)ba);
     if (bs < 1 || bs > ba)
         return hg_error(HG_ERR_FORMAT, "%s: BitsStored %lld not in 1..BitsAllocated %lld",
                         f->name, (long long)bs, (long long)ba);
     memset(p, 0, sizeof *p);
     p->frames = frames, p->rows = rows, p->cols = cols, p->samples = spp;
-    p->bits_allocated = (int32_t)ba, p->bits_stored = (int32_t)bs, p->bytes = (int32_t)ba / 8;
+    p->bits_allocated = (int32_t)ba, p->bits_stored = (int32_t)bs, p->bytes = ba == 1 ? 1 : (int32_t)ba / 8;
     p->is_signed = rep == 1;
     hg_dicom_file_string(f, DCM_TAG(0x0028, 0x0004), p->photometric, sizeof p->photometric);
     double v;
@@ -97,8 +97,51 @@ static hg_status interleave(const hg_dicom_pixels *p, uint8_t *data, const char 
     return HG_OK;
 }
 
+/* BitsAllocated 1 (segmentations, overlays): bits packed LSB first across frames -> 0/1. */
+static hg_status native_bits(const hg_dicom_file *f, hg_dicom_pixels *p, size_t total)
+{
+    if (f->pix_len < (total + 7) / 8)
+        return hg_error(HG_ERR_FORMAT, "%s: pixel data has %zu bytes, %zu one-bit values need "
+                        "%zu", f->name, f->pix_len, total, (total + 7) / 8);
+    uint8_t *d = malloc(total ? total : 1);
+    if (!d)
+        return hg_error(HG_ERR_NOMEM, "%s: out of memory for %zu pixels", f->name, total);
+    const uint8_t *src = f->buf + f->pix_off;
+    for (size_t i = 0; i < total; i++)
+        d[i] = (uint8_t)((src[i >> 3] >> (i & 7)) & 1);
+    p->data = d;
+    return HG_OK;
+}
+
+/* YBR_FULL_422 (8-bit): Y1 Y2 Cb Cr per pixel pair -> full YCbCr triplets, as pydicom. */
+static hg_status native_ybr422(const hg_dicom_file *f, hg_dicom_pixels *p, size_t total)
+{
+    size_t stored = total / 3 * 2;
+    if (p->bytes != 1 || p->cols % 2)
+        return hg_error(HG_ERR_UNSUPPORTED, "%s: YBR_FULL_422 needs 8-bit values and an even "
+                        "number of columns (got %d bits, %lld columns)", f->name,
+                        p->bits_allocated, (long long)p->cols);
+    if (f->pix_len < stored)
+        return hg_error(HG_ERR_FORMAT, "%s: pixel data has %zu bytes, YBR_FULL_422 needs %zu",
+                        f->name, f->pix_len, stored);
+    uint8_t *d = malloc(total);
+    if (!d)
+        return hg_error(HG_ERR_NOMEM, "%s: out of memory for %zu bytes", f->name, total);
+    const uint8_t *s = f->buf + f->pix_off;
+    for (size_t i = 0; i < stored / 4; i++, s += 4) {
+        uint8_t *o = d + 6 * i;
+        o[0] = s[0], o[1] = s[2], o[2] = s[3], o[3] = s[1], o[4] = s[2], o[5] = s[3];
+    }
+    p->data = d;
+    return HG_OK;
+}
+
 static hg_status native(const hg_dicom_file *f, hg_dicom_pixels *p, size_t total, int32_t planar)
 {
+    if (p->bits_allocated == 1)
+        return native_bits(f, p, total);
+    if (p->samples == 3 && !strcmp(p->photometric, "YBR_FULL_422"))
+        return native_ybr422(f, p, total);
     if (f->pix_len < total)
         return hg_error(HG_ERR_FORMAT, "%s: pixel data has %zu bytes, %lld frame(s) of %lld x %lld "
                         "x %lld samples x %d bytes need %zu", f->name, f->pix_len,
@@ -169,6 +212,8 @@ static hg_status encapsulated(const hg_dicom_file *f, hg_dicom_pixels *p, size_t
                               int32_t planar)
 {
     const dcm_ts *ts = f->ts;
+    if (p->bits_allocated == 1)
+        return hg_error(HG_ERR_UNSUPPORTED, "%s: encapsulated 1-bit pixel data", f->name);
     if (ts->codec == DCM_NATIVE)
         return hg_error(HG_ERR_FORMAT, "%s: encapsulated pixel data in the uncompressed transfer "
                         "syntax %s", f->name, f->ts_uid);
@@ -193,7 +238,7 @@ static hg_status encapsulated(const hg_dicom_file *f, hg_dicom_pixels *p, size_t
     if ((s = split_frames(f, p->frames, first)))
         goto done;
     dcm_frame_desc d = {f->name, p->rows, p->cols, p->samples, p->bits_allocated,
-                        p->bits_stored, p->bytes, p->is_signed};
+                        p->bits_stored, p->bytes, p->is_signed, p->photometric};
     size_t fsize = total / (size_t)p->frames;
     for (int64_t fr = 0; fr < p->frames && !s; fr++) {
         size_t n = 0;
@@ -227,6 +272,8 @@ hg_status hg_dicom_file_pixels(const hg_dicom_file *f, hg_dicom_pixels *out)
 {
     hg_dicom_pixels p;
     int32_t planar = 0;
+    if (!f->has_pixels)
+        return hg_error(HG_ERR_FORMAT, "%s: no pixel data (7FE0,0010)", f->name);
     if (f->ts->codec == DCM_NONE || f->ts->codec == DCM_JPEG_LOSSLESS)
         return hg_error(HG_ERR_UNSUPPORTED, "%s: unsupported transfer syntax %s (%s)%s", f->name,
                         f->ts_uid, f->ts->name,
