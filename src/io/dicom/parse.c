@@ -7,6 +7,7 @@
 #include "hinge/io.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>

@@ -284,7 +284,8 @@ hg_status hg_dicom_file_pixels(const hg_dicom_file *f, hg_dicom_pixels *out)
     if (s)
         return s;
     size_t total = (size_t)(p.frames * p.rows * p.cols * p.samples) * (size_t)p.bytes;
-    if (total > DCM_MAX_PIXELS_BYTES)
+    /* Native data is bounded by the file (checked in native()); decoded data by this cap. */
+    if (f->encapsulated && total > DCM_MAX_PIXELS_BYTES)
         return hg_error(HG_ERR_UNSUPPORTED, "%s: %zu bytes of pixels (limit %zu)", f->name, total,
                         DCM_MAX_PIXELS_BYTES);
     s = f->encapsulated ? encapsulated(f, &p, total, planar) : native(f, &p, total, planar);
