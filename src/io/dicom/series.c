@@ -333,7 +333,7 @@ static hg_status geometry(const char *path, rec_list *l, series_geom *g)
     /* LPS -> RAS: negate x and y. */
     for (int r = 0; r < 4; r++)
         for (int c = 0; c < 4; c++)
-            g->aff[r][c] = r < 2 ? -lps[r][c] : lps[r][c];
+            g->aff[r][c] = (r < 2 ? -lps[r][c] : lps[r][c]) + 0.0; /* no -0 */
     return HG_OK;
 }
 
