@@ -7,6 +7,7 @@
 #include "hinge/io.h"
 
 #include <cJSON.h>
+#include <dirent.h>
 #include <string.h>
 
 static double affine_err(const double a[4][4], const hg_tensor *want)
@@ -194,6 +195,27 @@ static void test_hostile(void)
     }
     n = make_file(buf, "1.2.840.10008.1.2.1", deep, k);
     CHECK_NULL_WITH(hg_dicom_file_parse(buf, n, "deep.dcm"), "nested deeper than 16");
+    /* An icon image (encapsulated pixel data nested in a sequence) is skipped, not taken
+     * for the image's pixel data. */
+    const uint8_t icon[] = {0x88, 0, 0x00, 0x02, 'S', 'Q', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF,
+                            0xFE, 0xFF, 0x00, 0xE0, 0xFF, 0xFF, 0xFF, 0xFF,
+                            0xE0, 0x7F, 0x10, 0, 'O', 'B', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF,
+                            0xFE, 0xFF, 0x00, 0xE0, 0, 0, 0, 0,
+                            0xFE, 0xFF, 0x00, 0xE0, 2, 0, 0, 0, 0xFF, 0xD8,
+                            0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0,
+                            0xFE, 0xFF, 0x0D, 0xE0, 0, 0, 0, 0,
+                            0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0,
+                            0x08, 0, 0x60, 0, 'C', 'S', 2, 0, 'M', 'R'};
+    n = make_file(buf, "1.2.840.10008.1.2.1", icon, sizeof icon);
+    hg_dicom_file *fi = hg_dicom_file_parse(buf, n, "icon.dcm");
+    CHECK_MSG(fi != NULL, "%s", hg_error_message());
+    if (fi) {
+        char mod[8];
+        CHECK(hg_dicom_file_string(fi, 0x00080060, mod, sizeof mod) && !strcmp(mod, "MR"));
+        hg_dicom_pixels ip;
+        CHECK_FAILS(hg_dicom_file_pixels(fi, &ip), HG_ERR_FORMAT, "no pixel data");
+        hg_dicom_file_close(fi);
+    }
     /* An unsupported transfer syntax is refused by name. */
     const uint8_t px[] = {0xE0, 0x7F, 0x10, 0, 'O', 'B', 0, 0, 2, 0, 0, 0, 1, 2};
     n = make_file(buf, "1.2.840.10008.1.2.4.100", px, sizeof px);
@@ -237,6 +259,32 @@ static void test_hostile(void)
     free(ct);
 }
 
+/* Inputs the fuzzer (tools/fuzz) once found crashing: each must now parse or fail cleanly. */
+static void test_fuzz_regressions(void)
+{
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s", hg_test_fixture("dicom/fuzz"));
+    DIR *d = opendir(dir);
+    int n = 0;
+    for (struct dirent *e; d && (e = readdir(d));) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[2048];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        hg_dicom_file *f = hg_dicom_file_open(path);
+        hg_dicom_pixels p;
+        if (f && hg_dicom_file_pixels(f, &p) == HG_OK)
+            hg_dicom_pixels_free(&p);
+        else
+            CHECK(hg_error_message()[0] != 0);
+        hg_dicom_file_close(f);
+        n++;
+    }
+    if (d)
+        closedir(d);
+    printf("fuzz regression inputs: %d\n", n);
+}
+
 int main(void)
 {
     hg_params fx;
@@ -246,6 +294,7 @@ int main(void)
     test_series(&fx);
     test_write_roundtrip();
     test_hostile();
+    test_fuzz_regressions();
     hg_params_free(&fx);
     return hg_test_finish("dicom");
 }

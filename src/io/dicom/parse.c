@@ -132,8 +132,9 @@ static hg_status parse_sequence(cursor *c, size_t *pos, size_t end, bool undefin
     return HG_OK;
 }
 
-/* Encapsulated pixel data: the basic offset table item, then one item per fragment. */
-static hg_status parse_fragments(cursor *c, size_t *pos, size_t end)
+/* Encapsulated pixel data: the basic offset table item, then one item per fragment. Nested
+ * ones (an icon image inside a sequence) are only skipped (record false). */
+static hg_status parse_fragments(cursor *c, size_t *pos, size_t end, bool record)
 {
     hg_dicom_file *f = c->f;
     bool first = true;
@@ -153,7 +154,9 @@ static hg_status parse_fragments(cursor *c, size_t *pos, size_t end)
         if (len == DCM_UNDEF || len > end - *pos)
             return hg_error(HG_ERR_FORMAT, "%s: pixel data fragment of %u bytes at offset %zu "
                             "overruns the file (%zu bytes left)", f->name, len, *pos, end - *pos);
-        if (first) {
+        if (!record) {
+            /* skipped */
+        } else if (first) {
             if (len % 4)
                 return hg_error(HG_ERR_FORMAT, "%s: basic offset table length %u is not a "
                                 "multiple of 4", f->name, len);
@@ -226,13 +229,18 @@ static hg_status parse_dataset(cursor *c, size_t *pos, size_t end, int depth, bo
         *pos += hdr;
         bool is_seq = (vr[0] == 'S' && vr[1] == 'Q') ||
                       (len == DCM_UNDEF && tag != TAG_PIXEL_DATA);
-        if (tag == TAG_PIXEL_DATA && depth == 0 && len == DCM_UNDEF) {
+        if (tag == TAG_PIXEL_DATA && len == DCM_UNDEF) {
+            bool top = depth == 0;
+            if (top && f->has_pixels)
+                return hg_error(HG_ERR_FORMAT, "%s: second Pixel Data element at offset %zu",
+                                f->name, start);
             hg_status s = add_elem(f, tag, vr, len, *pos, depth);
             if (!s)
-                s = parse_fragments(c, pos, end);
+                s = parse_fragments(c, pos, end, top);
             if (s)
                 return s;
-            f->has_pixels = f->encapsulated = true;
+            if (top)
+                f->has_pixels = f->encapsulated = true;
             continue;
         }
         if (is_seq) {
@@ -265,8 +273,12 @@ static hg_status parse_dataset(cursor *c, size_t *pos, size_t end, int depth, bo
         hg_status s = add_elem(f, tag, vr, len, *pos, depth);
         if (s)
             return s;
-        if (tag == TAG_PIXEL_DATA && depth == 0)
+        if (tag == TAG_PIXEL_DATA && depth == 0) {
+            if (f->has_pixels)
+                return hg_error(HG_ERR_FORMAT, "%s: second Pixel Data element at offset %zu",
+                                f->name, start);
             f->has_pixels = true, f->pix_off = *pos, f->pix_len = len;
+        }
         *pos += len;
     }
     if (in_item)
