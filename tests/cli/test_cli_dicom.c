@@ -41,6 +41,8 @@ int main(void)
     snprintf(nii, sizeof nii, "%s", hg_test_tmp("dcli_a.nii.gz"));
     snprintf(json, sizeof json, "%s", hg_test_tmp("dcli_a.json"));
     char *out, *err;
+    remove(nii); /* left by an earlier run of this test */
+    remove(json);
 
     /* info on a directory lists both series and flags the irregular one. */
     CHECK(run(&out, &err, "info %s", dir, "") == 0);
