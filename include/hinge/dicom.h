@@ -121,6 +121,30 @@ typedef struct hg_dicom_write_opts {
 hg_status hg_dicom_write_series(const char *dir, const hg_image *img,
                                 const hg_dicom_write_opts *opts);
 
+/* DICOM Segmentation (SEG, 1.2.840.10008.5.1.4.1.1.66.4), BINARY type: one 1-bit frame per
+ * segment and slice (all slices, so the grid is complete), shared functional groups with
+ * PixelMeasures/PlaneOrientation, per-frame PlanePosition, SegmentIdentification,
+ * FrameContent (dimension index: segment, slice) and a DerivationImageSequence naming the
+ * source slice. `labels` ([nz, ny, nx] like the source, integer values 0..255, 0 =
+ * background; segment s = voxels equal to s) segments `source`, an image read by
+ * hg_dicom_read: its geometry, StudyInstanceUID, FrameOfReferenceUID, SeriesInstanceUID,
+ * SOPClassUID and SOPInstanceUIDs (sidecar) are referenced. Patient identity is not in the
+ * sidecar: pass it in opts to match the source's (empty otherwise). */
+typedef struct hg_dicom_seg_opts {
+    const char *const *segment_labels; /* segment_labels[s-1] for s = 1..nsegment_labels */
+    int32_t nsegment_labels;           /* others: "segment <s>" */
+    const char *series_description;    /* NULL: "hinge segmentation" */
+    int32_t series_number;
+    const char *patient_name, *patient_id;
+} hg_dicom_seg_opts;
+
+hg_status hg_dicom_write_seg(const char *path, const hg_tensor *labels, const hg_image *source,
+                             const hg_dicom_seg_opts *opts);
+/* Reads a BINARY SEG (as written above: per-frame PlanePosition and ReferencedSegmentNumber)
+ * into a label map [nz, ny, nx] (value = segment number; overlapping segments: the highest
+ * number wins) with the geometry of its frames (RAS affine as hg_dicom_read). */
+hg_status hg_dicom_read_seg(const char *path, hg_image *labels);
+
 #ifdef __cplusplus
 }
 #endif

@@ -62,6 +62,9 @@ struct hg_dicom_file {
 };
 
 const dcm_elem *dcm_find(const hg_dicom_file *f, uint32_t tag);
+/* Values of any element (also inside sequences): integers (US/SS/UL/SL/IS), DS/IS lists. */
+bool dcm_elem_int(const hg_dicom_file *f, const dcm_elem *e, int64_t *value);
+int dcm_elem_numbers(const hg_dicom_file *f, const dcm_elem *e, double *v, int n);
 
 /* Codecs: decode one compressed frame (bytes) into out (rows*cols*samples values of `bytes`
  * each, interleaved, host order). Return HG_OK or an error naming the file. */

@@ -512,7 +512,11 @@ bool hg_dicom_file_string(const hg_dicom_file *f, uint32_t tag, char *out, size_
 
 bool hg_dicom_file_int(const hg_dicom_file *f, uint32_t tag, int64_t *value)
 {
-    const dcm_elem *e = dcm_find(f, tag);
+    return dcm_elem_int(f, dcm_find(f, tag), value);
+}
+
+bool dcm_elem_int(const hg_dicom_file *f, const dcm_elem *e, int64_t *value)
+{
     if (!e || e->len == DCM_UNDEF)
         return false;
     const uint8_t *p = f->buf + e->off;
@@ -538,7 +542,8 @@ bool hg_dicom_file_int(const hg_dicom_file *f, uint32_t tag, int64_t *value)
         return true;
     }
     char s[32];
-    if ((!strcmp(e->vr, "IS") || !strcmp(e->vr, "DS")) && hg_dicom_file_string(f, tag, s, sizeof s)) {
+    if ((!strcmp(e->vr, "IS") || !strcmp(e->vr, "DS")) && e->len < sizeof s) {
+        copy_trimmed(f->buf + e->off, e->len, s, sizeof s);
         char *endp;
         long long v = strtoll(s, &endp, 10);
         if (endp != s) {
@@ -551,7 +556,11 @@ bool hg_dicom_file_int(const hg_dicom_file *f, uint32_t tag, int64_t *value)
 
 int hg_dicom_file_numbers(const hg_dicom_file *f, uint32_t tag, double *v, int n)
 {
-    const dcm_elem *e = dcm_find(f, tag);
+    return dcm_elem_numbers(f, dcm_find(f, tag), v, n);
+}
+
+int dcm_elem_numbers(const hg_dicom_file *f, const dcm_elem *e, double *v, int n)
+{
     if (!e || e->len == DCM_UNDEF || e->len == 0 || e->len > 65536)
         return 0;
     char buf[65537];

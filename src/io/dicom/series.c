@@ -17,6 +17,7 @@
 typedef struct rec {
     char *path;
     char series[65], study[65], modality[17], desc[65], ts[65], manufacturer[65], photo[17];
+    char sop[65], sop_class[65], frame_of_ref[65];
     int64_t rows, cols, frames, samples, instance;
     double iop[6], ipp[3], ps[2], thickness, between, pos;
     bool has_iop, has_ipp, has_ps;
@@ -57,6 +58,9 @@ static bool describe_file(const char *path, rec *r)
     hg_dicom_file_string(f, T(0008, 103E), r->desc, sizeof r->desc);
     hg_dicom_file_string(f, T(0008, 0070), r->manufacturer, sizeof r->manufacturer);
     hg_dicom_file_string(f, T(0028, 0004), r->photo, sizeof r->photo);
+    hg_dicom_file_string(f, T(0008, 0018), r->sop, sizeof r->sop);
+    hg_dicom_file_string(f, T(0008, 0016), r->sop_class, sizeof r->sop_class);
+    hg_dicom_file_string(f, T(0020, 0052), r->frame_of_ref, sizeof r->frame_of_ref);
     snprintf(r->ts, sizeof r->ts, "%s", f->ts_uid);
     r->samples = 1;
     hg_dicom_file_int(f, T(0028, 0002), &r->samples);
@@ -417,6 +421,8 @@ static hg_status make_sidecar(hg_image *img, const rec_list *l, const series_geo
                              {"SeriesDescription", r->desc},
                              {"Manufacturer", r->manufacturer},
                              {"TransferSyntaxUID", r->ts},
+                             {"SOPClassUID", r->sop_class},
+                             {"FrameOfReferenceUID", r->frame_of_ref},
                              {"PhotometricInterpretation", px->photometric}};
     for (size_t i = 0; i < sizeof keys / sizeof *keys && !s; i++)
         if (keys[i][1][0])
@@ -433,6 +439,13 @@ static hg_status make_sidecar(hg_image *img, const rec_list *l, const series_geo
         s = hg_image_meta_set_numbers(img, "ImageOrientationPatient", r->iop, 6);
     if (!s && r->has_ipp)
         s = hg_image_meta_set_numbers(img, "ImagePositionPatient", r->ipp, 3);
+    if (!s) { /* per slice, in slice order: what a derived object (SEG) must reference */
+        cJSON *a = cJSON_AddArrayToObject(img->sidecar, "SOPInstanceUIDs");
+        for (int i = 0; a && i < l->n; i++)
+            cJSON_AddItemToArray(a, cJSON_CreateString(l->r[i].sop));
+        if (!a)
+            s = hg_error(HG_ERR_NOMEM, "out of memory for the sidecar");
+    }
     if (!s && g->irregular) {
         cJSON_AddBoolToObject(img->sidecar, "SliceSpacingIrregular", 1);
         if (g->nz <= 4096)

@@ -1,6 +1,7 @@
 /* Writing: a volume (label map, HU image) as a series of Secondary Capture files with full
  * patient geometry, explicit VR little endian, 16-bit signed. */
 #include "dicom_internal.h"
+#include "dicom_writer.h"
 
 #include "hinge/io.h"
 
@@ -10,132 +11,44 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #define SC_SOP_CLASS "1.2.840.10008.5.1.4.1.1.7"
 #define EXPLICIT_LE "1.2.840.10008.1.2.1"
 #define IMPL_UID "2.25.255412981367093214755630298745917386012"
 
-typedef struct wbuf {
-    uint8_t *p;
-    size_t n, cap;
-    bool failed;
-} wbuf;
-
-static void put(wbuf *b, const void *src, size_t n)
+hg_status dcm_write_part10(const char *path, const char *sop_class, const char *sop,
+                           const wbuf *ds)
 {
-    if (b->failed)
-        return;
-    if (b->n + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->n + n)
-            cap *= 2;
-        uint8_t *p = realloc(b->p, cap);
-        if (!p) {
-            b->failed = true;
-            return;
+    wbuf meta = {0}, rest = {0};
+    uint8_t ver[2] = {0, 1};
+    elem(&rest, DCM_TAG(2, 1), "OB", ver, 2);
+    str(&rest, DCM_TAG(2, 2), "UI", sop_class);
+    str(&rest, DCM_TAG(2, 3), "UI", sop);
+    str(&rest, DCM_TAG(2, 0x10), "UI", EXPLICIT_LE);
+    str(&rest, DCM_TAG(2, 0x12), "UI", IMPL_UID);
+    str(&rest, DCM_TAG(2, 0x13), "SH", "HINGE");
+    uint8_t pre[132] = {0};
+    memcpy(pre + 128, "DICM", 4);
+    put(&meta, pre, sizeof pre);
+    uint8_t gl[4] = {(uint8_t)rest.n, (uint8_t)(rest.n >> 8), (uint8_t)(rest.n >> 16),
+                     (uint8_t)(rest.n >> 24)};
+    elem(&meta, DCM_TAG(2, 0), "UL", gl, 4);
+    put(&meta, rest.p, rest.n);
+    free(rest.p);
+    hg_status s = HG_OK;
+    hg_atomic_file af;
+    if (meta.failed || rest.failed || ds->failed)
+        s = hg_error(HG_ERR_NOMEM, "%s: out of memory", path);
+    else if (!(s = hg_atomic_open(&af, path))) {
+        if (fwrite(meta.p, 1, meta.n, af.fp) != meta.n || fwrite(ds->p, 1, ds->n, af.fp) != ds->n) {
+            hg_atomic_abort(&af);
+            s = hg_error(HG_ERR_IO, "%s: write failed: %s", path, strerror(errno));
+        } else {
+            s = hg_atomic_commit(&af);
         }
-        b->p = p, b->cap = cap;
     }
-    memcpy(b->p + b->n, src, n);
-    b->n += n;
-}
-
-static void put16(wbuf *b, uint16_t v)
-{
-    uint8_t x[2] = {(uint8_t)v, (uint8_t)(v >> 8)};
-    put(b, x, 2);
-}
-
-static void put32(wbuf *b, uint32_t v)
-{
-    uint8_t x[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
-    put(b, x, 4);
-}
-
-/* One explicit VR LE element; the value is padded to even length (UI with NUL, text with
- * space, binary with 0). */
-static void elem(wbuf *b, uint32_t tag, const char *vr, const void *v, size_t n)
-{
-    bool lng = !strcmp(vr, "OB") || !strcmp(vr, "OW") || !strcmp(vr, "SQ") || !strcmp(vr, "UN");
-    size_t padded = n + (n & 1);
-    put16(b, (uint16_t)(tag >> 16));
-    put16(b, (uint16_t)tag);
-    put(b, vr, 2);
-    if (lng) {
-        put16(b, 0);
-        put32(b, (uint32_t)padded);
-    } else {
-        put16(b, (uint16_t)padded);
-    }
-    put(b, v, n);
-    if (n & 1) {
-        uint8_t pad = (!strcmp(vr, "UI") || !strcmp(vr, "OB")) ? 0 : ' ';
-        put(b, &pad, 1);
-    }
-}
-
-static void str(wbuf *b, uint32_t tag, const char *vr, const char *s)
-{
-    elem(b, tag, vr, s, strlen(s));
-}
-
-static void us(wbuf *b, uint32_t tag, uint16_t v)
-{
-    uint8_t x[2] = {(uint8_t)v, (uint8_t)(v >> 8)};
-    elem(b, tag, "US", x, 2);
-}
-
-/* A DS value in at most 16 characters. */
-static void ds_fmt(char *out, double v)
-{
-    if (fabs(v) < 1e-9)
-        v = 0;
-    for (int digits = 10; digits > 2; digits--) {
-        snprintf(out, 17, "%.*g", digits, v);
-        char tmp[64];
-        snprintf(tmp, sizeof tmp, "%.*g", digits, v);
-        if (strlen(tmp) <= 16)
-            return;
-    }
-}
-
-static void ds_list(wbuf *b, uint32_t tag, const double *v, int n)
-{
-    char s[17 * 8] = "";
-    size_t k = 0;
-    for (int i = 0; i < n; i++) {
-        char one[17];
-        ds_fmt(one, v[i]);
-        k += (size_t)snprintf(s + k, sizeof s - k, "%s%s", i ? "\\" : "", one);
-    }
-    str(b, tag, "DS", s);
-}
-
-/* "2.25." + a random 128-bit integer in decimal (PS3.5 B.2). */
-static hg_status new_uid(char out[65])
-{
-    unsigned __int128 x = 0;
-    FILE *fp = fopen("/dev/urandom", "rb");
-    uint8_t r[16];
-    bool ok = fp && fread(r, 1, 16, fp) == 16;
-    if (fp)
-        fclose(fp);
-    if (!ok)
-        return hg_error(HG_ERR_IO, "cannot read /dev/urandom for a DICOM UID");
-    for (int i = 0; i < 16; i++)
-        x = x << 8 | r[i];
-    char digits[48];
-    int n = 0;
-    do {
-        digits[n++] = (char)('0' + (int)(x % 10));
-        x /= 10;
-    } while (x);
-    int k = snprintf(out, 65, "2.25.");
-    while (n)
-        out[k++] = digits[--n];
-    out[k] = 0;
-    return HG_OK;
+    free(meta.p);
+    return s;
 }
 
 typedef struct slice_geom {
@@ -172,25 +85,7 @@ static hg_status write_slice(const char *path, const hg_image *img, const slice_
     hg_status s = new_uid(sop);
     if (s)
         return s;
-    wbuf meta = {0}, ds = {0};
-    /* file meta (group length first, computed from the rest) */
-    wbuf rest = {0};
-    uint8_t ver[2] = {0, 1};
-    elem(&rest, DCM_TAG(2, 1), "OB", ver, 2);
-    str(&rest, DCM_TAG(2, 2), "UI", SC_SOP_CLASS);
-    str(&rest, DCM_TAG(2, 3), "UI", sop);
-    str(&rest, DCM_TAG(2, 0x10), "UI", EXPLICIT_LE);
-    str(&rest, DCM_TAG(2, 0x12), "UI", IMPL_UID);
-    str(&rest, DCM_TAG(2, 0x13), "SH", "HINGE");
-    uint8_t pre[132] = {0};
-    memcpy(pre + 128, "DICM", 4);
-    put(&meta, pre, sizeof pre);
-    uint8_t gl[4] = {(uint8_t)rest.n, (uint8_t)(rest.n >> 8), (uint8_t)(rest.n >> 16),
-                     (uint8_t)(rest.n >> 24)};
-    elem(&meta, DCM_TAG(2, 0), "UL", gl, 4);
-    put(&meta, rest.p, rest.n);
-    free(rest.p);
-
+    wbuf ds = {0};
     char num[32];
     str(&ds, DCM_TAG(0x0008, 0x0016), "UI", SC_SOP_CLASS);
     str(&ds, DCM_TAG(0x0008, 0x0018), "UI", sop);
@@ -249,22 +144,9 @@ static hg_status write_slice(const char *path, const hg_image *img, const slice_
     }
     elem(&ds, TAG_PIXEL_DATA, "OW", pix, 2 * npix);
     free(pix);
-    if (meta.failed || ds.failed) {
-        s = hg_error(HG_ERR_NOMEM, "%s: out of memory", path);
-        goto done;
-    }
-    hg_atomic_file af;
-    if ((s = hg_atomic_open(&af, path)))
-        goto done;
-    if (fwrite(meta.p, 1, meta.n, af.fp) != meta.n || fwrite(ds.p, 1, ds.n, af.fp) != ds.n) {
-        hg_atomic_abort(&af);
-        s = hg_error(HG_ERR_IO, "%s: write failed: %s", path, strerror(errno));
-        goto done;
-    }
-    s = hg_atomic_commit(&af);
+    s = dcm_write_part10(path, SC_SOP_CLASS, sop, &ds);
 done:
     (void)img;
-    free(meta.p);
     free(ds.p);
     return s;
 }
