@@ -66,8 +66,14 @@ static bool describe_file(const char *path, rec *r)
     hg_dicom_file_int(f, T(0028, 0002), &r->samples);
     char s[32];
     r->frames = 1;
-    if (hg_dicom_file_string(f, T(0028, 0008), s, sizeof s) && s[0])
-        r->frames = strtoll(s, NULL, 10);
+    if (hg_dicom_file_string(f, T(0028, 0008), s, sizeof s) && s[0]) {
+        char *end;
+        r->frames = strtoll(s, &end, 10);
+        if (end == s || *end || r->frames < 1 || r->frames > (1 << 24)) {
+            hg_error(HG_ERR_FORMAT, "%s: NumberOfFrames '%s' is not in 1..%d", path, s, 1 << 24);
+            ok = false;
+        }
+    }
     hg_dicom_file_int(f, T(0020, 0013), &r->instance);
     r->has_iop = hg_dicom_file_numbers(f, T(0020, 0037), r->iop, 6) == 6;
     r->has_ipp = hg_dicom_file_numbers(f, T(0020, 0032), r->ipp, 3) == 3;
@@ -498,11 +504,9 @@ hg_status hg_dicom_read(const char *path, const char *series_uid, hg_image *img)
                      (long long)l.r[0].samples, l.r[0].photo);
         goto done;
     }
+    /* The tensor is allocated only after the first file's pixel data has been decoded and
+     * checked against Rows x Columns (a header alone never sizes an allocation). */
     int64_t shape[3] = {g.nz, l.r[0].rows, l.r[0].cols};
-    if (!(t = hg_tensor_new(NULL, HG_F32, 3, shape))) {
-        s = hg_error_status();
-        goto done;
-    }
     size_t plane = (size_t)(shape[1] * shape[2]);
     double slope0 = 1, inter0 = 0;
     for (int i = 0; i < l.n && !s; i++) {
@@ -522,8 +526,13 @@ hg_status hg_dicom_read(const char *path, const char *series_uid, hg_image *img)
                          l.r[i].path);
             break;
         }
-        if (i == 0)
+        if (i == 0) {
             slope0 = px.slope, inter0 = px.intercept;
+            if (!(t = hg_tensor_new(NULL, HG_F32, 3, shape))) {
+                s = hg_error_status();
+                break;
+            }
+        }
         float *dst = t->data + (size_t)i * plane;
         size_t n = plane * (size_t)px.frames;
         for (size_t k = 0; k < n; k++)
