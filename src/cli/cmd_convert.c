@@ -14,13 +14,17 @@ static const char *usage =
     "back bit-exact. The output is written atomically: on any error no file is created.\n"
     "A DICOM input (a file, or a directory with one series, or --series UID) becomes a NIfTI\n"
     "volume in RAS+ world coordinates (slices sorted along the normal, rescale applied) with a\n"
-    "JSON sidecar of key DICOM fields (Modality, UIDs, TransferSyntaxUID, RescaleSlope, ...).\n\n"
+    "JSON sidecar of key DICOM fields (Modality, UIDs, TransferSyntaxUID, RescaleSlope, ...).\n"
+    "With --seg-source, <in> is a label map (NIfTI, integer labels 0..255 on the grid of the\n"
+    "source series) and <out> a DICOM Segmentation (BINARY, label s = segment s) referencing\n"
+    "the source series, its study and frame of reference (for sending back to a PACS).\n\n"
     "options:\n"
     "  --datatype T  stored type: same (default: the input's type when it is float32/64, or an\n"
     "                integer type without scaling; float32 otherwise), float32, float64, uint8,\n"
     "                int8, int16, uint16, int32, uint32 (integer types need integral values)\n"
     "  --nifti2      write NIfTI-2 (default NIfTI-1)\n"
-    "  --series UID  the DICOM series to convert\n"
+    "  --series UID  the DICOM series to convert (or the --seg-source series)\n"
+    "  --seg-source DIR  write a DICOM SEG for this DICOM series (file or directory)\n"
     "  --threads N   worker threads (default: all cores)\n";
 
 static const struct {
@@ -45,7 +49,7 @@ static int32_t same_type(const hg_image *img)
 
 static int run_convert(int argc, char **argv)
 {
-    const char *in = NULL, *out = NULL, *dtype = "same", *series = NULL;
+    const char *in = NULL, *out = NULL, *dtype = "same", *series = NULL, *seg_source = NULL;
     hg_nifti_write_opts o = {.version = 1};
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -57,6 +61,10 @@ static int run_convert(int argc, char **argv)
             if (i + 1 >= argc)
                 return hg_cli_usage_error("convert", "--series needs a SeriesInstanceUID");
             series = argv[++i];
+        } else if (!strcmp(argv[i], "--seg-source")) {
+            if (i + 1 >= argc)
+                return hg_cli_usage_error("convert", "--seg-source needs a DICOM series");
+            seg_source = argv[++i];
         } else if (!strcmp(argv[i], "--datatype")) {
             if (i + 1 >= argc)
                 return hg_cli_usage_error("convert", "--datatype needs a type");
@@ -88,6 +96,20 @@ static int run_convert(int argc, char **argv)
         return hg_cli_usage_error("convert", "unknown --datatype '%s'", dtype);
     hg_image img;
     hg_image_init(&img);
+    if (seg_source) {
+        hg_image src;
+        hg_image_init(&src);
+        if (hg_nifti_read(in, &img) || hg_dicom_read(seg_source, series, &src)) {
+            hg_image_free(&img);
+            return hg_cli_fail("convert");
+        }
+        hg_tensor_set_name(img.data, in);
+        /* The label map must be on the source grid: same shape (the affine is the source's). */
+        hg_status ws = hg_dicom_write_seg(out, img.data, &src, NULL);
+        hg_image_free(&img);
+        hg_image_free(&src);
+        return ws ? hg_cli_fail("convert") : HG_EXIT_OK;
+    }
     char *sidecar = hg_sidecar_path(in); /* NULL: not a NIfTI name, so DICOM */
     hg_status rs = sidecar ? hg_nifti_read(in, &img) : hg_dicom_read(in, series, &img);
     free(sidecar);

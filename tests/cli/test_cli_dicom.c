@@ -91,6 +91,32 @@ int main(void)
     const char *mod = hg_image_meta_string(&n, "Modality");
     const char *uid = hg_image_meta_string(&n, "SeriesInstanceUID");
     CHECK(mod && !strcmp(mod, "CT") && uid && !strcmp(uid, SERIES_A));
+
+    /* A label map made from the NIfTI goes back as a DICOM SEG of the source series. */
+    for (int64_t i = 0; i < n.data->numel; i++)
+        n.data->data[i] = n.data->data[i] > 1400 ? 1.0f : 0.0f;
+    char lab[1024], seg[1024];
+    snprintf(lab, sizeof lab, "%s", hg_test_tmp("dcli_lab.nii.gz"));
+    snprintf(seg, sizeof seg, "%s", hg_test_tmp("dcli_seg.dcm"));
+    hg_nifti_write_opts wo = {.datatype = HG_DT_UINT8};
+    CHECK_OK(hg_nifti_write(lab, &n, &wo));
+    /* --seg-source without an output: usage error. */
+    CHECK(run(&out, &err, "convert --seg-source %s %s", dir, lab) == 2);
+    free(out), free(err);
+    char args[3072];
+    snprintf(args, sizeof args, "convert --seg-source %s --series %s %s %s", dir, SERIES_A, lab,
+             seg);
+    CHECK(run(&out, &err, "%s%s", args, "") == 0);
+    free(out), free(err);
+    hg_image sg;
+    hg_image_init(&sg);
+    CHECK_OK(hg_dicom_read_seg(seg, &sg));
+    REQUIRE(sg.data && sg.data->numel == n.data->numel);
+    double ds = 0;
+    for (int64_t i = 0; i < n.data->numel; i++)
+        ds = fmax(ds, fabs((double)sg.data->data[i] - (double)n.data->data[i]));
+    CHECK_NEAR(ds, 0, 0);
+    hg_image_free(&sg);
     hg_image_free(&d);
     hg_image_free(&n);
     return hg_test_finish("cli_dicom");
