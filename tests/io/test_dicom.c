@@ -269,6 +269,29 @@ static void test_hostile(void)
         CHECK_FAILS(hg_dicom_file_pixels(fi, &ip), HG_ERR_FORMAT, "no pixel data");
         hg_dicom_file_close(fi);
     }
+    /* Two Pixel Data elements (found in code review: the second leaked the first's offset
+     * table): refused. */
+    const uint8_t two[] = {0xE0, 0x7F, 0x10, 0, 'O', 'B', 0, 0, 2, 0, 0, 0, 1, 2,
+                           0xE0, 0x7F, 0x10, 0, 'O', 'B', 0, 0, 2, 0, 0, 0, 1, 2};
+    n = make_file(buf, "1.2.840.10008.1.2.1", two, sizeof two);
+    CHECK_NULL_WITH(hg_dicom_file_parse(buf, n, "two.dcm"), "second Pixel Data");
+    /* A NumberOfFrames that would overflow the slice table of a series: refused by name. */
+    const uint8_t frames[] = {0x28, 0, 0x08, 0, 'I', 'S', 12, 0, '2', '3', '0', '5', '8', '4',
+                              '3', '0', '0', '9', '2', '1',
+                              0x28, 0, 0x10, 0, 'U', 'S', 2, 0, 1, 0,
+                              0x28, 0, 0x11, 0, 'U', 'S', 2, 0, 1, 0,
+                              0x28, 0, 0x00, 1, 'U', 'S', 2, 0, 8, 0,
+                              0xE0, 0x7F, 0x10, 0, 'O', 'B', 0, 0, 2, 0, 0, 0, 1, 2};
+    n = make_file(buf, "1.2.840.10008.1.2.1", frames, sizeof frames);
+    char fpath[1024];
+    snprintf(fpath, sizeof fpath, "%s", hg_test_tmp("frames.dcm"));
+    FILE *fp = fopen(fpath, "wb");
+    REQUIRE(fp && fwrite(buf, 1, n, fp) == n);
+    fclose(fp);
+    hg_image img;
+    hg_image_init(&img);
+    CHECK_FAILS(hg_dicom_read(fpath, NULL, &img), HG_ERR_FORMAT,
+                "NumberOfFrames '230584300921' is not in 1..16777216");
     /* An unsupported transfer syntax is refused by name. */
     const uint8_t px[] = {0xE0, 0x7F, 0x10, 0, 'O', 'B', 0, 0, 2, 0, 0, 0, 1, 2};
     n = make_file(buf, "1.2.840.10008.1.2.4.100", px, sizeof px);
