@@ -62,6 +62,8 @@ struct hg_dicom_file {
 };
 
 const dcm_elem *dcm_find(const hg_dicom_file *f, uint32_t tag);
+/* The first element with this tag at any depth (functional groups of multi-frame objects). */
+const dcm_elem *dcm_find_any(const hg_dicom_file *f, uint32_t tag);
 /* Values of any element (also inside sequences): integers (US/SS/UL/SL/IS), DS/IS lists. */
 bool dcm_elem_int(const hg_dicom_file *f, const dcm_elem *e, int64_t *value);
 int dcm_elem_numbers(const hg_dicom_file *f, const dcm_elem *e, double *v, int n);

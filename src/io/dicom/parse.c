@@ -286,6 +286,14 @@ static hg_status parse_dataset(cursor *c, size_t *pos, size_t end, int depth, bo
     return HG_OK;
 }
 
+const dcm_elem *dcm_find_any(const hg_dicom_file *f, uint32_t tag)
+{
+    for (int32_t i = 0; i < f->nel; i++)
+        if (f->el[i].tag == tag)
+            return &f->el[i];
+    return NULL;
+}
+
 const dcm_elem *dcm_find(const hg_dicom_file *f, uint32_t tag)
 {
     for (int32_t i = 0; i < f->nel; i++)

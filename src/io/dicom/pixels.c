@@ -62,8 +62,11 @@ static hg_status describe(const hg_dicom_file *f, hg_dicom_pixels *p, int32_t *p
     p->is_signed = rep == 1;
     hg_dicom_file_string(f, DCM_TAG(0x0028, 0x0004), p->photometric, sizeof p->photometric);
     double v;
-    p->slope = hg_dicom_file_numbers(f, DCM_TAG(0x0028, 0x1053), &v, 1) == 1 && v != 0 ? v : 1;
-    p->intercept = hg_dicom_file_numbers(f, DCM_TAG(0x0028, 0x1052), &v, 1) == 1 ? v : 0;
+    /* Top level, else the (shared) Pixel Value Transformation of enhanced multi-frame files. */
+    const dcm_elem *es = dcm_find_any(f, DCM_TAG(0x0028, 0x1053));
+    const dcm_elem *ei = dcm_find_any(f, DCM_TAG(0x0028, 0x1052));
+    p->slope = dcm_elem_numbers(f, es, &v, 1) == 1 && v != 0 ? v : 1;
+    p->intercept = dcm_elem_numbers(f, ei, &v, 1) == 1 ? v : 0;
     *planar = spp > 1 && pc == 1;
     return HG_OK;
 }

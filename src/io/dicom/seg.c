@@ -295,14 +295,6 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static const dcm_elem *find_any(const hg_dicom_file *f, uint32_t tag)
-{
-    for (int32_t i = 0; i < f->nel; i++)
-        if (f->el[i].tag == tag)
-            return &f->el[i];
-    return NULL;
-}
-
 hg_status hg_dicom_read_seg(const char *path, hg_image *labels)
 {
     hg_dicom_file *f = hg_dicom_file_open(path);
@@ -349,8 +341,8 @@ hg_status hg_dicom_read_seg(const char *path, hg_image *labels)
             nseg += dcm_elem_int(f, e, &fr[nseg].seg);
     }
     double iop[6], ps[2], thick = 1;
-    const dcm_elem *eo = find_any(f, DCM_TAG(0x0020, 0x0037));
-    const dcm_elem *ep = find_any(f, DCM_TAG(0x0028, 0x0030));
+    const dcm_elem *eo = dcm_find_any(f, DCM_TAG(0x0020, 0x0037));
+    const dcm_elem *ep = dcm_find_any(f, DCM_TAG(0x0028, 0x0030));
     if (npos != nf || nseg != nf || dcm_elem_numbers(f, eo, iop, 6) != 6 ||
         dcm_elem_numbers(f, ep, ps, 2) != 2) {
         s = hg_error(HG_ERR_UNSUPPORTED, "%s: %lld frames but %lld plane positions and %lld "
@@ -358,7 +350,7 @@ hg_status hg_dicom_read_seg(const char *path, hg_image *labels)
                      (long long)npos, (long long)nseg);
         goto done;
     }
-    dcm_elem_numbers(f, find_any(f, DCM_TAG(0x0018, 0x0050)), &thick, 1);
+    dcm_elem_numbers(f, dcm_find_any(f, DCM_TAG(0x0018, 0x0050)), &thick, 1);
     double nrm[3] = {iop[1] * iop[5] - iop[2] * iop[4], iop[2] * iop[3] - iop[0] * iop[5],
                      iop[0] * iop[4] - iop[1] * iop[3]};
     pos = malloc((size_t)nf * sizeof *pos);

@@ -20,7 +20,7 @@ typedef struct rec {
     char sop[65], sop_class[65], frame_of_ref[65];
     int64_t rows, cols, frames, samples, instance;
     double iop[6], ipp[3], ps[2], thickness, between, pos;
-    bool has_iop, has_ipp, has_ps;
+    bool has_iop, has_ipp, has_ps, has_ipp_top;
 } rec;
 
 typedef struct rec_list {
@@ -37,6 +37,7 @@ static void recs_free(rec_list *l)
 }
 
 #define T(g, e) DCM_TAG(0x##g, 0x##e)
+#define TAG_IPP DCM_TAG(0x0020, 0x0032)
 
 /* The header fields of one file; false (error set) when it is not a usable image. */
 static bool describe_file(const char *path, rec *r)
@@ -75,9 +76,11 @@ static bool describe_file(const char *path, rec *r)
         }
     }
     hg_dicom_file_int(f, T(0020, 0013), &r->instance);
-    r->has_iop = hg_dicom_file_numbers(f, T(0020, 0037), r->iop, 6) == 6;
-    r->has_ipp = hg_dicom_file_numbers(f, T(0020, 0032), r->ipp, 3) == 3;
-    r->has_ps = hg_dicom_file_numbers(f, T(0028, 0030), r->ps, 2) == 2;
+    /* Top level, else the functional groups of an enhanced multi-frame file. */
+    r->has_iop = dcm_elem_numbers(f, dcm_find_any(f, T(0020, 0037)), r->iop, 6) == 6;
+    r->has_ipp_top = hg_dicom_file_numbers(f, T(0020, 0032), r->ipp, 3) == 3;
+    r->has_ipp = r->has_ipp_top || dcm_elem_numbers(f, dcm_find_any(f, TAG_IPP), r->ipp, 3) == 3;
+    r->has_ps = dcm_elem_numbers(f, dcm_find_any(f, T(0028, 0030)), r->ps, 2) == 2;
     if (hg_dicom_file_numbers(f, T(0018, 0050), &r->thickness, 1) != 1)
         r->thickness = 0;
     if (hg_dicom_file_numbers(f, T(0018, 0088), &r->between, 1) != 1)
@@ -215,7 +218,68 @@ typedef struct series_geom {
     int64_t nz;
     bool irregular;
     double *positions; /* nz slice positions along the normal (malloc) */
+    int64_t *order;    /* multi-frame file with per-frame positions: slice k is frame
+                          order[k] (malloc); NULL: frames are already in slice order */
 } series_geom;
+
+typedef struct frame_pos {
+    double pos;
+    int64_t idx;
+} frame_pos;
+
+static int cmp_frame(const void *a, const void *b)
+{
+    const frame_pos *x = a, *y = b;
+    return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+/* Enhanced multi-frame files: one ImagePositionPatient per frame in the per-frame functional
+ * groups. Sorts the frames along the normal; false when the file has no such positions. */
+static hg_status per_frame_positions(const char *path, hg_dicom_file *f, const double *nrm,
+                                     series_geom *g, double origin[3], double step[3],
+                                     bool *found)
+{
+    int64_t nz = g->nz, k = 0;
+    *found = false;
+    double(*ipp)[3] = malloc((size_t)nz * sizeof *ipp);
+    frame_pos *fp = malloc((size_t)nz * sizeof *fp);
+    g->order = malloc((size_t)nz * sizeof *g->order);
+    hg_status s = HG_OK;
+    if (!ipp || !fp || !g->order) {
+        s = hg_error(HG_ERR_NOMEM, "%s: out of memory", path);
+        goto done;
+    }
+    for (int32_t i = 0; i < f->nel && k < nz; i++)
+        if (f->el[i].depth > 0 && f->el[i].tag == TAG_IPP)
+            k += dcm_elem_numbers(f, &f->el[i], ipp[k], 3) == 3;
+    if (k != nz)
+        goto done;
+    for (k = 0; k < nz; k++)
+        fp[k].pos = nrm[0] * ipp[k][0] + nrm[1] * ipp[k][1] + nrm[2] * ipp[k][2], fp[k].idx = k;
+    qsort(fp, (size_t)nz, sizeof *fp, cmp_frame);
+    for (k = 0; k < nz; k++) {
+        if (k && fp[k].pos - fp[k - 1].pos < 1e-4) {
+            s = hg_error(HG_ERR_UNSUPPORTED, "%s: frames %lld and %lld lie at the same position "
+                         "%g (several stacks/phases in one file?)", path,
+                         (long long)fp[k - 1].idx + 1, (long long)fp[k].idx + 1, fp[k].pos);
+            goto done;
+        }
+        g->order[k] = fp[k].idx, g->positions[k] = fp[k].pos;
+    }
+    for (int r = 0; r < 3; r++) {
+        origin[r] = ipp[fp[0].idx][r];
+        step[r] = (ipp[fp[nz - 1].idx][r] - origin[r]) / (double)(nz - 1);
+    }
+    *found = true;
+done:
+    if (!*found) {
+        free(g->order);
+        g->order = NULL;
+    }
+    free(ipp);
+    free(fp);
+    return s;
+}
 
 static hg_status pick_series(rec_list *all, const char *uid, const char *path, rec_list *out)
 {
@@ -291,6 +355,9 @@ static hg_status geometry(const char *path, rec_list *l, series_geom *g)
     if (!g->positions)
         return hg_error(HG_ERR_NOMEM, "%s: out of memory", path);
     double step[3] = {nrm[0], nrm[1], nrm[2]};
+    double origin[3] = {0, 0, 0};
+    if (r0->has_ipp)
+        memcpy(origin, r0->ipp, sizeof origin);
     if (l->n > 1) {
         for (int i = 0; i < l->n; i++)
             g->positions[i] = l->r[i].pos;
@@ -303,22 +370,31 @@ static hg_status geometry(const char *path, rec_list *l, series_geom *g)
         for (int k = 0; k < 3; k++)
             step[k] = (rl->ipp[k] - r0->ipp[k]) / (double)(l->n - 1);
     } else {
-        /* One multi-frame file: RT dose's GridFrameOffsetVector, else a uniform spacing. */
+        /* One multi-frame file: RT dose's GridFrameOffsetVector, per-frame positions
+         * (enhanced CT/MR), else a uniform spacing. */
         hg_dicom_file *f = hg_dicom_file_open(r0->path);
         if (!f)
             return hg_error_status();
         int got = nz <= 65536 ? hg_dicom_file_numbers(f, T(3004, 000C), g->positions, (int)nz) : 0;
+        bool found = false;
+        hg_status ps = got != nz && nz > 1 && !r0->has_ipp_top
+                           ? per_frame_positions(path, f, nrm, g, origin, step, &found)
+                           : HG_OK;
         hg_dicom_file_close(f);
+        if (ps)
+            return ps;
         double dz = r0->between > 0 ? r0->between : r0->thickness > 0 ? r0->thickness : 1.0;
-        if (got != nz)
+        if (!found) {
+            if (got != nz)
+                for (int64_t k = 0; k < nz; k++)
+                    g->positions[k] = (double)k * dz;
+            else if (nz > 1)
+                dz = (g->positions[nz - 1] - g->positions[0]) / (double)(nz - 1);
+            for (int k = 0; k < 3; k++)
+                step[k] = nrm[k] * dz;
             for (int64_t k = 0; k < nz; k++)
-                g->positions[k] = (double)k * dz;
-        else if (nz > 1)
-            dz = (g->positions[nz - 1] - g->positions[0]) / (double)(nz - 1);
-        for (int k = 0; k < 3; k++)
-            step[k] = nrm[k] * dz;
-        for (int64_t k = 0; k < nz; k++)
-            g->positions[k] += r0->pos;
+                g->positions[k] += r0->pos;
+        }
     }
     double dz = sqrt(step[0] * step[0] + step[1] * step[1] + step[2] * step[2]);
     if (nz == 1)
@@ -337,7 +413,7 @@ static hg_status geometry(const char *path, rec_list *l, series_geom *g)
         lps[k][0] = row[k] * dx;
         lps[k][1] = col[k] * dy;
         lps[k][2] = step[k];
-        lps[k][3] = r0->has_ipp ? r0->ipp[k] : 0;
+        lps[k][3] = origin[k];
     }
     lps[3][3] = 1;
     /* LPS -> RAS: negate x and y. */
@@ -405,6 +481,7 @@ hg_status hg_dicom_list(const char *path, hg_dicom_series_info **out, int *n)
             }
         }
         free(g.positions);
+        free(g.order);
         recs_free(&one);
     }
     recs_free(&all);
@@ -533,10 +610,14 @@ hg_status hg_dicom_read(const char *path, const char *series_uid, hg_image *img)
                 break;
             }
         }
-        float *dst = t->data + (size_t)i * plane;
-        size_t n = plane * (size_t)px.frames;
-        for (size_t k = 0; k < n; k++)
-            dst[k] = (float)(px.slope * stored(&px, k) + px.intercept);
+        for (int64_t fr = 0; fr < px.frames; fr++) {
+            /* slice i (one file per slice) or slice fr of a multi-frame file */
+            int64_t slot = l.n > 1 ? i : fr, src = g.order ? g.order[fr] : fr;
+            float *dst = t->data + (size_t)slot * plane;
+            size_t base = (size_t)src * plane;
+            for (size_t k = 0; k < plane; k++)
+                dst[k] = (float)(px.slope * stored(&px, base + k) + px.intercept);
+        }
         if (i == 0) {
             out.datatype = nifti_type(&px);
             s = make_sidecar(&out, &l, &g, &px);
@@ -560,6 +641,7 @@ done:
     hg_tensor_free(t);
     hg_image_free(&out);
     free(g.positions);
+    free(g.order);
     recs_free(&l);
     recs_free(&all);
     return s;
