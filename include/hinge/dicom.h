@@ -28,8 +28,9 @@
  *   Slice positions whose steps differ from the mean by more than 1% (or 0.01 mm) are
  *   reported in the sidecar ("SliceSpacingIrregular": true, "SlicePositions") and by
  *   hg_dicom_series_info.irregular; the data is not resampled.
- *   A multi-frame file is one volume of NumberOfFrames slices spaced by GridFrameOffsetVector
- *   (RT dose) or SpacingBetweenSlices / SliceThickness.
+ *   A multi-frame file is one volume of NumberOfFrames slices placed by GridFrameOffsetVector
+ *   (RT dose), by the per-frame ImagePositionPatient of its functional groups (enhanced
+ *   CT/MR; frames sorted along the normal), or spaced by SpacingBetweenSlices/SliceThickness.
  *   Values are RescaleSlope * stored + RescaleIntercept (Hounsfield units for CT) as float32;
  *   MONOCHROME1 is kept as stored (its sidecar says so). Colour images (SamplesPerPixel 3)
  *   are refused by hg_dicom_read (decode them with hg_dicom_file_pixels).
