@@ -20,6 +20,17 @@ struct hg_ctx {
     int64_t tape_cap;
 };
 
+/* Scratch marks: everything hg_ctx_alloc'ed after m = hg_ctx_mark(ctx) is handed back by
+ * hg_ctx_release(ctx, m), so an op's temporary buffers (im2col columns) do not pile up in the
+ * arena until the next reset. Only for scratch that nobody uses after the op returns. */
+typedef struct hg_ctx_mark {
+    struct hg_chunk *chunk; /* chunk being filled at the mark (NULL: none yet) */
+    size_t used;            /* its fill level */
+    size_t in_use;
+} hg_ctx_mark;
+hg_ctx_mark hg_ctx_mark_get(const hg_ctx *ctx);
+void hg_ctx_release(hg_ctx *ctx, hg_ctx_mark m);
+
 /* hg_tensor.flags */
 #define HG_TENSOR_VIEW 1u      /* data belongs to another tensor */
 #define HG_TENSOR_HEAP_GRAD 2u /* grad was heap-allocated (heap tensors) */

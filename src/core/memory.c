@@ -155,3 +155,24 @@ void *hg_ctx_calloc(hg_ctx *ctx, size_t bytes)
         memset(p, 0, bytes);
     return p;
 }
+
+hg_ctx_mark hg_ctx_mark_get(const hg_ctx *ctx)
+{
+    hg_ctx_mark m = {ctx->current, ctx->current ? ctx->current->used : 0, ctx->in_use};
+    return m;
+}
+
+void hg_ctx_release(hg_ctx *ctx, hg_ctx_mark m)
+{
+    /* Allocation only moves forward from `current`, so every chunk after the marked one holds
+     * post-mark memory only and can be rewound entirely. */
+    hg_chunk *c = m.chunk ? m.chunk : ctx->chunks;
+    if (m.chunk) {
+        m.chunk->used = m.used;
+        c = m.chunk->next;
+    }
+    for (; c; c = c->next)
+        c->used = 0;
+    ctx->current = m.chunk ? m.chunk : ctx->chunks;
+    ctx->in_use = m.in_use;
+}

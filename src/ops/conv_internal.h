@@ -1,0 +1,64 @@
+/* Private to the convolution ops: geometry, im2col/col2im and the three GEMM products.
+ *
+ * Both hg_conv and hg_conv_transpose are built on one convolution C that maps a "big" image
+ * (channels cb, spatial size in) to a "small" one (channels cs, spatial size out) with weights
+ * Wc [cs, cb/groups, *k]:
+ *   conv:            y  = C(x)          dx += C^T(dy)        dW += dy  (x) im2col(x)
+ *   conv_transpose:  y  = C^T(x)        dx += C(dy)          dW += x   (x) im2col(dy)
+ * (PyTorch's ConvTranspose weight [Cin, Cout/groups, *k] is exactly Wc for the big = output
+ * side.) So three kernels serve both ops and each op's backward is its partner's forward. */
+#ifndef HINGE_OPS_CONV_INTERNAL_H
+#define HINGE_OPS_CONV_INTERNAL_H
+
+#include "ops/op_util.h"
+
+/* Spatial geometry, always 3-D: a 1-D or 2-D problem has leading unit dimensions. */
+typedef struct hg_conv_geom {
+    int64_t in[3];  /* big spatial size (D, H, W) */
+    int64_t out[3]; /* small spatial size */
+    int64_t k[3], s[3], p[3], d[3];
+    int64_t kvol, in_vol, out_vol;
+    bool identity;  /* 1x1x1 kernel, stride 1, no padding: im2col is the image itself */
+} hg_conv_geom;
+
+typedef struct hg_conv_plan {
+    hg_conv_geom g;
+    int32_t nsp;    /* spatial dimensions of the tensors (1..3) */
+    int64_t batch;
+    int64_t groups;
+    int64_t cb, cs; /* channels of the big and small sides */
+    int64_t cbg, csg; /* per group */
+    int64_t kg;     /* rows of the column matrix: cbg * kvol */
+} hg_conv_plan;
+
+/* Validates x, w, b and opts for `op` (hg_conv when !transposed, else hg_conv_transpose) and
+ * fills the plan and the output shape (x->ndim entries). Errors name op, tensor, expected and
+ * actual values. */
+hg_status hg_conv_plan_init(const char *op, bool transposed, const hg_tensor *x,
+                            const hg_tensor *w, const hg_tensor *b, const hg_conv_opts *opts,
+                            hg_conv_plan *plan, int64_t *out_shape);
+
+/* Column matrix rows [channels*kvol] x columns [j0, j1) of flat small-side positions. */
+void hg_im2col(const hg_conv_geom *g, const float *img, int64_t channels, int64_t j0,
+               int64_t j1, float *col);
+/* Adjoint of hg_im2col: accumulates the columns into img. */
+void hg_col2im(const hg_conv_geom *g, const float *col, int64_t channels, int64_t j0,
+               int64_t j1, float *img);
+
+/* small = beta * small + C(big). */
+hg_status hg_conv_apply(hg_ctx *ctx, const hg_conv_plan *p, const float *big, const float *w,
+                        float *small, float beta);
+/* big += C^T(small). */
+hg_status hg_conv_apply_adjoint(hg_ctx *ctx, const hg_conv_plan *p, const float *small,
+                                const float *w, float *big);
+/* dw += d<small, C_w(big)>/dw, i.e. small (x) im2col(big) per group. */
+hg_status hg_conv_weight_grad(hg_ctx *ctx, const hg_conv_plan *p, const float *big,
+                              const float *small, float *dw);
+
+/* out[n, c, :] = b[c] over `vol` positions (channels c). */
+void hg_conv_fill_bias(float *out, const float *b, int64_t batch, int64_t channels,
+                       int64_t vol);
+/* db[c] += sum over n and positions of g[n, c, :]. */
+void hg_conv_bias_grad(const float *g, float *db, int64_t batch, int64_t channels, int64_t vol);
+
+#endif
