@@ -32,12 +32,14 @@ hg_tensor *hg_copy(hg_ctx *ctx, hg_tensor *x);   /* tracked copy */
 /* ---- reductions ------------------------------------------------------------------------ */
 hg_tensor *hg_sum(hg_ctx *ctx, hg_tensor *x);    /* all elements -> [1] */
 hg_tensor *hg_mean(hg_ctx *ctx, hg_tensor *x);
+/* dim may be negative (counts from the end); a 1-D tensor reduces to [1]. */
 hg_tensor *hg_sum_dim(hg_ctx *ctx, hg_tensor *x, int dim, bool keepdim);
 hg_tensor *hg_mean_dim(hg_ctx *ctx, hg_tensor *x, int dim, bool keepdim);
 
 /* ---- shape ----------------------------------------------------------------------------- */
 /* A view with another shape (same numel; one entry may be -1). Shares data. */
 hg_tensor *hg_reshape(hg_ctx *ctx, hg_tensor *x, int ndim, const int64_t *shape);
+/* Elements [start, end) along dim (a copy); negative start/end count from the end. */
 hg_tensor *hg_slice(hg_ctx *ctx, hg_tensor *x, int dim, int64_t start, int64_t end);
 hg_tensor *hg_concat(hg_ctx *ctx, hg_tensor *const *xs, int n, int dim);
 /* Splits along dim into n parts of the given sizes; writes n tensors to out. */
@@ -53,7 +55,7 @@ hg_tensor *hg_channels_to_complex(hg_ctx *ctx, hg_tensor *x);
 /* ---- linear algebra -------------------------------------------------------------------- */
 /* a [M, K] x b [K, N] (or batched [B, M, K] x [B, K, N]); transposes applied first. */
 hg_tensor *hg_matmul(hg_ctx *ctx, hg_tensor *a, hg_tensor *b, bool trans_a, bool trans_b);
-/* x [N, in] -> x w^T + b with w [out, in], b [out] or NULL. */
+/* x [N, in] -> x w^T + b with w [out, in], b [out] or NULL (x [..., in] also works). */
 hg_tensor *hg_linear(hg_ctx *ctx, hg_tensor *x, hg_tensor *w, hg_tensor *b);
 
 /* ---- convolution ----------------------------------------------------------------------- */
@@ -123,10 +125,12 @@ hg_tensor *hg_mse_loss(hg_ctx *ctx, hg_tensor *pred, hg_tensor *target);
 hg_tensor *hg_l1_loss(hg_ctx *ctx, hg_tensor *pred, hg_tensor *target);
 hg_tensor *hg_huber_loss(hg_ctx *ctx, hg_tensor *pred, hg_tensor *target, float delta);
 /* logits [N, C, *S]; target [N, *S] holding class indices as floats; class_weights [C] or
- * NULL; elements whose target equals ignore_index are skipped (PyTorch's weighted mean). */
+ * NULL; elements whose target equals ignore_index are skipped (PyTorch's weighted mean).
+ * If every element is skipped the loss is 0 with zero gradient (PyTorch: NaN). */
 hg_tensor *hg_cross_entropy(hg_ctx *ctx, hg_tensor *logits, hg_tensor *target,
                             hg_tensor *class_weights, int32_t ignore_index);
-/* pos_weight [C] or NULL (PyTorch's BCEWithLogitsLoss). */
+/* pos_weight [C] or NULL (PyTorch's BCEWithLogitsLoss); C is dim 1 of the logits, so for
+ * images [N, C, *S] it acts as PyTorch's pos_weight.view(C, 1, ...). [1] is shared. */
 hg_tensor *hg_bce_with_logits(hg_ctx *ctx, hg_tensor *logits, hg_tensor *target,
                               hg_tensor *pos_weight);
 /* Soft Dice on softmax(logits) against one-hot(target): 1 - mean over classes of
@@ -134,7 +138,10 @@ hg_tensor *hg_bce_with_logits(hg_ctx *ctx, hg_tensor *logits, hg_tensor *target,
  * both target and prediction scores 1 (through smooth), so it neither rewards nor punishes. */
 hg_tensor *hg_soft_dice_loss(hg_ctx *ctx, hg_tensor *logits, hg_tensor *target, float smooth,
                              bool include_background);
-/* 1 - SSIM with a Gaussian window (11, sigma 1.5), K1 0.01, K2 0.03, per-image data range. */
+/* 1 - SSIM with a Gaussian window (11, sigma 1.5), K1 0.01, K2 0.03, per-image data range.
+ * Inputs [..., H, W] (H, W >= 11): each 2-D image is scored as skimage's
+ * structural_similarity(gaussian_weights=True, sigma=1.5, use_sample_covariance=False) on
+ * the valid region, then averaged over images. data_range <= 0: each target's max - min. */
 hg_tensor *hg_ssim_loss(hg_ctx *ctx, hg_tensor *pred, hg_tensor *target, float data_range);
 
 #ifdef __cplusplus
