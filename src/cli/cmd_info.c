@@ -186,6 +186,8 @@ static void print_text(const char *path, const hg_image *img, const stats *st, c
     printf("%s\n", k ? "" : "(empty)");
 }
 
+int hg_cli_onnx_info(const char *path, bool json); /* cli_onnx_info.c: -1 if not ONNX */
+
 static int run_info(int argc, char **argv)
 {
     bool json = false;
@@ -211,6 +213,9 @@ static int run_info(int argc, char **argv)
     }
     if (!path)
         return hg_cli_usage_error("info", "no input file");
+    int onnx_rc = hg_cli_onnx_info(path, json);
+    if (onnx_rc >= 0)
+        return onnx_rc;
     hg_image img;
     hg_image_init(&img);
     if (hg_nifti_read(path, &img))
