@@ -11,5 +11,10 @@
 #include "hinge/image.h"
 #include "hinge/metrics.h"
 #include "hinge/optim.h"
+#include "hinge/mri.h"
+#include "hinge/cfl.h"
+#include "hinge/nn.h"
+#include "hinge/data.h"
+#include "hinge/train.h"
 
 #endif
