@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <time.h>
 
 static double now(void)
@@ -173,8 +174,57 @@ static void check_bad_files(void)
     free(data);
 }
 
+/* Fuzzer findings (tests/fixtures/onnx/fuzz/): loaded from memory and run on zeros of the
+ * declared input shapes, exactly as tools/fuzz/fuzz_onnx.c does; under ASan/UBSan any
+ * regression aborts. */
+static void replay_fuzz_findings(void)
+{
+    const char *dir = hg_test_fixture("onnx/fuzz");
+    DIR *d = opendir(dir);
+    CHECK(d != NULL);
+    int count = 0;
+    for (struct dirent *e; d && (e = readdir(d));) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[1024];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        unsigned char *data = NULL;
+        size_t size = 0;
+        CHECK_OK(hg_read_file(path, 1 << 24, &data, &size));
+        hg_onnx_model *m = hg_onnx_load_buffer(data, size, NULL);
+        if (m && hg_onnx_num_inputs(m) <= 8) {
+            hg_ctx *ctx = hg_ctx_new();
+            hg_tensor *in[8] = {NULL}, *out[64] = {NULL};
+            bool ok = hg_onnx_num_outputs(m) <= 64;
+            for (int32_t i = 0; ok && i < hg_onnx_num_inputs(m); i++) {
+                int64_t s[8];
+                int32_t nd = hg_onnx_input_shape(m, i, s);
+                ok = nd >= 1 && nd <= HG_MAX_DIMS;
+                for (int32_t k = 0; ok && k < nd; k++) {
+                    s[k] = s[k] < 0 ? 1 : s[k];
+                    ok = s[k] > 0 && s[k] <= 256;
+                }
+                if (ok)
+                    ok = (in[i] = hg_tensor_new(ctx, HG_F32, nd, s)) != NULL;
+            }
+            if (ok) {
+                hg_status st = hg_onnx_run(m, ctx, in, out);
+                CHECK(st == HG_OK || strstr(hg_error_message(), "onnx"));
+            }
+            hg_ctx_free(ctx);
+        }
+        hg_onnx_free(m);
+        free(data);
+        count++;
+    }
+    if (d)
+        closedir(d);
+    CHECK(count >= 1);
+}
+
 int main(void)
 {
+    replay_fuzz_findings();
     run_fixture_models();
     check_info();
     check_bad_files();

@@ -109,6 +109,9 @@ hg_status ox_tensor_to_const(const Onnx__TensorProto *t, const char *base_dir, h
 hg_status ox_const_new(ox_run *r, bool is_int, int32_t ndim, const int64_t *dims,
                        ox_const *out);
 double ox_const_at(const ox_const *c, int64_t k);
+/* Element k as an integer: exact for integer constants, saturated (NaN -> 0) for floats. */
+int64_t ox_const_int(const ox_const *c, int64_t k);
+int64_t ox_sat_int(double v);
 
 bool ox_has_in(const ox_node *n, int32_t k);
 /* Input k as a constant (error naming the node if it is a run-time tensor). */

@@ -69,7 +69,7 @@ static hg_status const_binary(ox_run *r, const ox_node *n, bin_kind k)
         double v = bin_apply(k, ox_const_at(a, bcast_offset(a, nd, idx)),
                              ox_const_at(b, bcast_offset(b, nd, idx)), is_int);
         if (is_int)
-            c.i[i] = (int64_t)v;
+            c.i[i] = ox_sat_int(v);
         else
             c.f[i] = (float)v;
     }

@@ -263,7 +263,7 @@ static hg_status resize(ox_run *r, const ox_node *n, int32_t scales_in, int32_t 
             return ox_fail(r, n, HG_ERR_INVALID, "%lld sizes for rank %d",
                            (long long)sz->numel, (int)x->ndim);
         for (int32_t d = 0; d < x->ndim; d++)
-            out[d] = (int64_t)ox_const_at(sz, d);
+            out[d] = ox_const_int(sz, d);
     } else {
         const ox_const *sc = ox_in_const(r, n, scales_in);
         if (!sc)

@@ -102,7 +102,7 @@ hg_status ox_op_ConstantOfShape(ox_run *r, const ox_node *n)
                        OX_MAX_DIMS);
     int64_t dims[OX_MAX_DIMS];
     for (int64_t d = 0; d < shape->numel; d++)
-        dims[d] = (int64_t)ox_const_at(shape, d);
+        dims[d] = ox_const_int(shape, d);
     ox_const value = {.numel = 1};
     float zero = 0.0f;
     value.f = &zero;
@@ -144,7 +144,7 @@ hg_status ox_op_Cast(ox_run *r, const ox_node *n)
         if (to_float)
             c.f[i] = (float)v;
         else
-            c.i[i] = to == 9 ? (v != 0) : isfinite(v) ? (int64_t)v : 0;
+            c.i[i] = to == 9 ? (v != 0) : ox_sat_int(v);
     }
     return ox_set_const(r, n, 0, &c);
 }
@@ -164,7 +164,7 @@ hg_status ox_op_Reshape(ox_run *r, const ox_node *n)
     int32_t ond = (int32_t)shape->numel, infer = -1;
     int64_t known = 1, total = numel_of(nd, in);
     for (int32_t d = 0; d < ond; d++) {
-        int64_t v = (int64_t)ox_const_at(shape, d);
+        int64_t v = ox_const_int(shape, d);
         if (v == 0 && !allowzero) {
             if (d >= nd)
                 return ox_fail(r, n, HG_ERR_INVALID, "0 at position %d beyond the input's rank "
@@ -176,8 +176,8 @@ hg_status ox_op_Reshape(ox_run *r, const ox_node *n)
                 return ox_fail(r, n, HG_ERR_INVALID, "more than one -1 in the shape");
             infer = d;
             v = 1;
-        } else if (v < 0) {
-            return ox_fail(r, n, HG_ERR_INVALID, "negative dimension %lld", (long long)v);
+        } else if (v < 0 || v > (INT64_C(1) << 40)) {
+            return ox_fail(r, n, HG_ERR_INVALID, "dimension %lld", (long long)v);
         }
         out[d] = v;
         known *= v;
@@ -224,7 +224,7 @@ static int32_t read_axes(ox_run *r, const ox_node *n, int64_t *axes)
         return -2;
     }
     for (int64_t i = 0; i < c->numel; i++)
-        axes[i] = (int64_t)ox_const_at(c, i);
+        axes[i] = ox_const_int(c, i);
     return (int32_t)c->numel;
 }
 
@@ -358,12 +358,11 @@ hg_status ox_op_Concat(ox_run *r, const ox_node *n)
         int64_t blk = x->dims[axis] * inner;
         for (int64_t o = 0; o < outer; o++)
             for (int64_t i = 0; i < blk; i++) {
-                double v = ox_const_at(x, o * blk + i);
                 int64_t at = o * out[axis] * inner + off + i;
                 if (is_int)
-                    c.i[at] = (int64_t)v;
+                    c.i[at] = x->i[o * blk + i];
                 else
-                    c.f[at] = (float)v;
+                    c.f[at] = (float)ox_const_at(x, o * blk + i);
             }
         off += blk;
     }
@@ -391,7 +390,7 @@ hg_status ox_op_Split(ox_run *r, const ox_node *n)
             return hg_error_status();
         ns = (int32_t)(c->numel > 64 ? 65 : c->numel);
         for (int32_t k = 0; k < ns && k < 64; k++)
-            sizes[k] = (int64_t)ox_const_at(c, k);
+            sizes[k] = ox_const_int(c, k);
     }
     if (ns < 0) {
         if (x->shape[axis] % parts)
@@ -435,7 +434,7 @@ hg_status ox_op_Slice(ox_run *r, const ox_node *n)
                                (long long)c->numel);
             cnt[k - 1] = (int32_t)c->numel;
             for (int64_t i = 0; i < c->numel; i++)
-                dst[k - 1][i] = c->is_int ? c->i[i] : (int64_t)c->f[i];
+                dst[k - 1][i] = ox_const_int(c, i);
         }
         ns = cnt[0], ne = cnt[1], na = cnt[2], nst = cnt[3];
     }
@@ -521,7 +520,7 @@ hg_status ox_op_Gather(ox_run *r, const ox_node *n)
         out[o++] = in[d];
     int64_t ids[4096];
     for (int64_t k = 0; k < idx->numel; k++) {
-        int64_t v = (int64_t)ox_const_at(idx, k);
+        int64_t v = ox_const_int(idx, k);
         if (v < -in[axis] || v >= in[axis])
             return ox_fail(r, n, HG_ERR_INVALID, "index %lld out of range for dim %lld",
                            (long long)v, (long long)in[axis]);
@@ -579,7 +578,7 @@ hg_status ox_op_Pad(ox_run *r, const ox_node *n)
             return hg_error_status();
         np = (int32_t)(c->numel > 2 * OX_MAX_DIMS ? 2 * OX_MAX_DIMS + 1 : c->numel);
         for (int32_t k = 0; k < np && k < 2 * OX_MAX_DIMS; k++)
-            pads[k] = (int64_t)ox_const_at(c, k);
+            pads[k] = ox_const_int(c, k);
         if (ox_has_in(n, 2)) {
             const ox_const *v = ox_in_const(r, n, 2);
             if (!v)

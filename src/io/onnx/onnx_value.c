@@ -269,6 +269,22 @@ hg_status ox_const_new(ox_run *r, bool is_int, int32_t ndim, const int64_t *dims
     return HG_OK;
 }
 
+int64_t ox_sat_int(double v)
+{
+    if (!(v == v))
+        return 0;
+    if (v >= 9.2233720368547758e18)
+        return INT64_MAX;
+    if (v <= -9.2233720368547758e18)
+        return INT64_MIN;
+    return (int64_t)v;
+}
+
+int64_t ox_const_int(const ox_const *c, int64_t k)
+{
+    return c->is_int ? c->i[k] : ox_sat_int((double)c->f[k]);
+}
+
 double ox_const_at(const ox_const *c, int64_t k)
 {
     return c->is_int ? (double)c->i[k] : (double)c->f[k];
