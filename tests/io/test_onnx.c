@@ -115,6 +115,15 @@ static void check_info(void)
     CHECK_FAILS(hg_onnx_run(m, ctx, &x, &y), HG_ERR_INVALID, "expected [2, 3, 64, 64], got [2, 3, 32, 64]");
     hg_ctx_free(ctx);
     hg_onnx_free(m);
+    /* Shape -> Cast -> Gather -> Concat -> Reshape and ConstantOfShape on a static input fold
+     * at load: only the Add and the Reshape of the data remain (8 nodes stored) */
+    m = hg_onnx_load(hg_test_fixture("onnx/hand_shape_fold_op13.onnx"));
+    CHECK(m && hg_onnx_num_nodes(m) == 2);
+    hg_onnx_free(m);
+    /* F.interpolate(size=...) exports Shape/Slice/Concat around Resize: one node remains */
+    m = hg_onnx_load(hg_test_fixture("onnx/upsample_nearest_size_op13.onnx"));
+    CHECK(m && hg_onnx_num_nodes(m) == 1);
+    hg_onnx_free(m);
 }
 
 static void check_bad_files(void)

@@ -249,6 +249,26 @@ static hg_status fold_constants(hg_onnx_model *m)
         bool all_const = op->foldable;
         for (int32_t k = 0; k < n->n_in && all_const; k++)
             all_const = n->in[k] < 0 || m->consts[n->in[k]].is_const;
+        /* Shape of a graph input whose declared shape is static: known now (hg_onnx_run
+         * refuses inputs of another shape), so the chains hanging off it fold too. */
+        const ox_value_info *vi = NULL;
+        for (int32_t k = 0; k < m->n_inputs && !all_const && n->n_in == 1; k++)
+            if (m->inputs[k].id == n->in[0] && strcmp(n->op, "Shape") == 0)
+                vi = &m->inputs[k];
+        bool static_shape = vi && vi->ndim >= 0;
+        for (int32_t d = 0; static_shape && d < vi->ndim; d++)
+            static_shape = vi->dims[d] >= 0;
+        if (static_shape) {
+            ox_slot *in = &m->consts[n->in[0]], saved = *in;
+            in->is_const = true; /* dims only: Shape reads nothing else */
+            in->c.ndim = vi->ndim;
+            memcpy(in->c.dims, vi->dims, sizeof vi->dims);
+            hg_status s = op->fn(&r, n);
+            *in = saved;
+            if (s != HG_OK)
+                return s;
+            continue;
+        }
         if (all_const) {
             if (op->fn(&r, n) != HG_OK)
                 return hg_error_status();
