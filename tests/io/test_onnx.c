@@ -120,6 +120,15 @@ static void check_info(void)
     m = hg_onnx_load(hg_test_fixture("onnx/hand_shape_fold_op13.onnx"));
     CHECK(m && hg_onnx_num_nodes(m) == 2);
     hg_onnx_free(m);
+    /* dynamic batch and spatial size: a size the U-Net cannot take fails at run time with
+     * the node named (33 -> 16 -> 8 -> 16 -> 32 does not concatenate with 33) */
+    m = hg_onnx_load(hg_test_fixture("onnx/unet2d_dynamic_op13.onnx"));
+    CHECK(m != NULL);
+    ctx = hg_ctx_new();
+    x = hg_new(ctx, 1, 1, 33, 33);
+    CHECK_FAILS(hg_onnx_run(m, ctx, &x, &y), HG_ERR_INVALID, "onnx: Concat node '/Concat_1'");
+    hg_ctx_free(ctx);
+    hg_onnx_free(m);
     /* F.interpolate(size=...) exports Shape/Slice/Concat around Resize: one node remains */
     m = hg_onnx_load(hg_test_fixture("onnx/upsample_nearest_size_op13.onnx"));
     CHECK(m && hg_onnx_num_nodes(m) == 1);
