@@ -39,7 +39,7 @@ typedef struct ox_node {
     const Onnx__NodeProto *proto;
     const char *op;
     const char *name;
-    int32_t op_index; /* into the operator table */
+    const struct ox_op *impl; /* set at load once the operator is known to be supported */
     int32_t n_in, n_out;
     int32_t *in;      /* value ids; -1 for an omitted optional input ("") */
     int32_t *out;

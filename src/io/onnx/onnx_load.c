@@ -93,8 +93,9 @@ static hg_status check_supported(hg_onnx_model *m)
     int bad = 0;
     msg[0] = '\0';
     for (int32_t i = 0; i < m->n_nodes; i++) {
-        const ox_node *n = &m->nodes[i];
+        ox_node *n = &m->nodes[i];
         const ox_op *op = is_default_domain(n->proto->domain) ? ox_find_op(n->op) : NULL;
+        n->impl = op;
         char why[200];
         why[0] = '\0';
         if (!op) {
@@ -245,7 +246,7 @@ static hg_status fold_constants(hg_onnx_model *m)
     int32_t kept = 0;
     for (int32_t i = 0; i < m->n_nodes; i++) {
         const ox_node *n = &m->nodes[i];
-        const ox_op *op = &ox_find_op(n->op)[0];
+        const ox_op *op = n->impl;
         bool all_const = op->foldable;
         for (int32_t k = 0; k < n->n_in && all_const; k++)
             all_const = n->in[k] < 0 || m->consts[n->in[k]].is_const;
@@ -615,10 +616,10 @@ hg_status hg_onnx_run(const hg_onnx_model *m, hg_ctx *ctx, hg_tensor *const *inp
             char sh[96], want[96] = "[";
             for (int32_t d = 0; d < vi->ndim; d++) {
                 char one[24];
-                snprintf(one, sizeof one, vi->dims[d] < 0 ? "%s?" : "%s%lld", d ? ", " : "",
-                         (long long)vi->dims[d]);
-                if (vi->dims[d] < 0)
+                if (vi->dims[d] < 0) /* dynamic */
                     snprintf(one, sizeof one, "%s?", d ? ", " : "");
+                else
+                    snprintf(one, sizeof one, "%s%lld", d ? ", " : "", (long long)vi->dims[d]);
                 strncat(want, one, sizeof want - strlen(want) - 2);
             }
             strcat(want, "]");
@@ -630,7 +631,7 @@ hg_status hg_onnx_run(const hg_onnx_model *m, hg_ctx *ctx, hg_tensor *const *inp
     }
     for (int32_t i = 0; i < m->n_nodes; i++) {
         const ox_node *n = &m->nodes[i];
-        if (ox_find_op(n->op)->fn(&r, n) != HG_OK)
+        if (n->impl->fn(&r, n) != HG_OK)
             return hg_error_status();
     }
     for (int32_t i = 0; i < m->n_outputs; i++) {
