@@ -156,6 +156,17 @@ static void check_bad_files(void)
     CHECK_NULL_WITH(hg_onnx_load(hg_test_fixture("onnx/bad/ext_escape.onnx")),
                     "must be a relative path inside the model's directory");
     CHECK_NULL_WITH(hg_onnx_load(hg_test_fixture("onnx/bad/missing.onnx")), "missing.onnx");
+    hg_onnx_model *km = hg_onnx_load(hg_test_fixture("onnx/bad/kernel_mismatch.onnx"));
+    CHECK(km != NULL);
+    if (km) {
+        hg_ctx *ctx = hg_ctx_new();
+        hg_tensor *x = hg_new(ctx, 1, 2, 3, 4), *y = NULL;
+        CHECK_FAILS(hg_onnx_run(km, ctx, &x, &y), HG_ERR_INVALID,
+                    "onnx: Conv node 'conv_k' (opset 13): kernel_shape does not match the weight "
+                    "[3, 2, 1, 1]");
+        hg_ctx_free(ctx);
+        hg_onnx_free(km);
+    }
     CHECK_NULL_WITH(hg_onnx_load_buffer("\x0a\xff\xff", 3, NULL), "not a valid ONNX protobuf");
 
     /* Every truncation of a real model fails cleanly (or, cut at a field boundary, loads a

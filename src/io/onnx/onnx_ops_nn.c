@@ -45,6 +45,21 @@ static hg_status read_geom(ox_run *r, const ox_node *n, int32_t ns, conv_geom *g
     return HG_OK;
 }
 
+/* kernel_shape, when given, must agree with the weight's spatial dims. */
+static hg_status check_kernel(ox_run *r, const ox_node *n, const hg_tensor *w, int32_t ns)
+{
+    int64_t ks[4];
+    int32_t k = ox_attr_ints(n->proto, "kernel_shape", ks, 3);
+    bool ok = k < 0 || (k == ns && w->ndim == ns + 2);
+    for (int32_t d = 0; ok && k >= 0 && d < ns; d++)
+        ok = ks[d] == w->shape[2 + d];
+    if (ok)
+        return HG_OK;
+    char sh[96];
+    return ox_fail(r, n, HG_ERR_INVALID, "kernel_shape does not match the weight %s",
+                   hg_shape_str(w, sh, sizeof sh));
+}
+
 static bool symmetric(const conv_geom *g)
 {
     for (int32_t d = 0; d < g->ns; d++)
@@ -60,7 +75,7 @@ hg_status ox_op_Conv(ox_run *r, const ox_node *n)
     if (!x || !w || (ox_has_in(n, 2) && !b))
         return hg_error_status();
     conv_geom g;
-    if (read_geom(r, n, x->ndim - 2, &g) != HG_OK)
+    if (read_geom(r, n, x->ndim - 2, &g) != HG_OK || check_kernel(r, n, w, x->ndim - 2) != HG_OK)
         return hg_error_status();
     hg_conv_opts o = {.groups = (int32_t)ox_attr_int(n->proto, "group", 1)};
     if (o.groups < 1)
@@ -88,7 +103,7 @@ hg_status ox_op_ConvTranspose(ox_run *r, const ox_node *n)
     if (!x || !w || (ox_has_in(n, 2) && !b))
         return hg_error_status();
     conv_geom g;
-    if (read_geom(r, n, x->ndim - 2, &g) != HG_OK)
+    if (read_geom(r, n, x->ndim - 2, &g) != HG_OK || check_kernel(r, n, w, x->ndim - 2) != HG_OK)
         return hg_error_status();
     if (!symmetric(&g))
         return ox_fail(r, n, HG_ERR_UNSUPPORTED, "asymmetric pads");
