@@ -22,22 +22,22 @@ int hg_test_finish(const char *name)
 
 const char *hg_test_tmp(const char *file)
 {
-    static char buf[8][1024];
+    static char buf[64][1024];
     static int at;
     const char *dir = getenv("HINGE_TEST_TMP");
     if (!dir)
         dir = "/tmp";
     mkdir(dir, 0755);
-    char *b = buf[at++ % 8];
+    char *b = buf[at++ % 64];
     snprintf(b, 1024, "%s/%s", dir, file);
     return b;
 }
 
 const char *hg_test_fixture(const char *file)
 {
-    static char buf[8][1024];
+    static char buf[64][1024];
     static int at;
-    char *b = buf[at++ % 8];
+    char *b = buf[at++ % 64];
     snprintf(b, 1024, "%s/%s", HINGE_FIXTURES, file);
     return b;
 }

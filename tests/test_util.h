@@ -96,7 +96,7 @@ extern int hg_test_checks;
 int hg_test_contains(const char *haystack, const char *needle);
 /* Prints a summary "N passed, M failed" and returns the process exit code. */
 int hg_test_finish(const char *name);
-/* A path under the test temp directory (static buffer rotation of 8). */
+/* A path under the test temp directory (a rotation of 64 static buffers). */
 const char *hg_test_tmp(const char *file);
 /* A path under tests/fixtures. */
 const char *hg_test_fixture(const char *file);

@@ -11,6 +11,8 @@
 #include "hinge/image.h"
 #include "hinge/metrics.h"
 #include "hinge/optim.h"
+#include "hinge/ct.h"
+#include "hinge/ct_sidecar.h"
 #include "hinge/mri.h"
 #include "hinge/cfl.h"
 #include "hinge/nn.h"

@@ -43,4 +43,13 @@ void hg_progress_update(hg_progress *p, int64_t done, const char *extra);
 void hg_progress_end(hg_progress *p, const char *extra);
 double hg_cli_now(void); /* monotonic seconds */
 
+/* Reads a NIfTI image (initializing img); on failure prints and returns HG_EXIT_FAIL. */
+int hg_cli_read_image(const char *cmd, const char *path, hg_image *img);
+/* Wraps data (taking ownership) in an image with the given spacing (x first) and the centred
+ * affine of the physics convention (row 0 at the top). */
+hg_status hg_cli_image_centred(hg_image *img, hg_tensor *data, const double *spacing);
+/* The image's sidecar object, created if absent. */
+struct cJSON;
+hg_status hg_cli_image_sidecar_object(hg_image *img, struct cJSON **obj);
+
 #endif

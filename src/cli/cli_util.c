@@ -112,7 +112,8 @@ void hg_progress_update(hg_progress *p, int64_t done, const char *extra)
         return;
     double now = hg_cli_now();
     double gap = p->tty ? 0.1 : 5.0;
-    if (now - p->last_print < gap)
+    /* Work shorter than a second shows nothing. */
+    if (now - p->start < 1.0 || now - p->last_print < gap)
         return;
     p->last_print = now;
     progress_print(p, extra, false);
@@ -122,8 +123,8 @@ void hg_progress_end(hg_progress *p, const char *extra)
 {
     if (p->quiet)
         return;
-    /* Skip the final line for work that finished within a second, unless it is a TTY. */
-    if (!p->tty && hg_cli_now() - p->start < 1.0)
+    /* Work that finished within a second shows nothing. */
+    if (hg_cli_now() - p->start < 1.0)
         return;
     progress_print(p, extra, true);
 }

@@ -41,9 +41,10 @@ hg_status hg_conv_plan_init(const char *op, bool transposed, const hg_tensor *x,
 /* Column matrix rows [channels*kvol] x columns [j0, j1) of flat small-side positions. */
 void hg_im2col(const hg_conv_geom *g, const float *img, int64_t channels, int64_t j0,
                int64_t j1, float *col);
-/* Adjoint of hg_im2col: accumulates the columns into img. */
-void hg_col2im(const hg_conv_geom *g, const float *col, int64_t channels, int64_t j0,
-               int64_t j1, float *img);
+/* Adjoint of hg_im2col for one channel: accumulates its kvol rows of columns (col, row
+ * length j1 - j0) into that channel's image. */
+void hg_col2im_channel(const hg_conv_geom *g, const float *col, int64_t j0, int64_t j1,
+                       float *img);
 
 /* small = beta * small + C(big). */
 hg_status hg_conv_apply(hg_ctx *ctx, const hg_conv_plan *p, const float *big, const float *w,

@@ -3,7 +3,7 @@
  * Column j of the matrix is the flat small-side position j = (od * OH + oh) * OW + ow; row r
  * is (c, kd, kh, kw). A range [j0, j1) is walked as segments of output rows, so that the inner
  * loop runs along W with the out-of-image borders found once per segment instead of tested
- * per element. */
+ * per element. Both are serial: the callers run one tile per thread. */
 #include "ops/conv_internal.h"
 
 /* The part of the segment [a, b) of ow whose input column ow*s + off lies in [0, iw). */
@@ -87,8 +87,6 @@ void hg_im2col(const hg_conv_geom *g, const float *img, int64_t channels, int64_
                int64_t j1, float *col)
 {
     const int64_t rows = channels * g->kvol, n = j1 - j0;
-    /* Rows write disjoint parts of col: parallel without races. */
-#pragma omp parallel for schedule(static) if (rows * n > 32768)
     for (int64_t r = 0; r < rows; r++) {
         int64_t c = r / g->kvol, kk = r % g->kvol;
         int64_t kw = kk % g->k[2], kh = kk / g->k[2] % g->k[1], kd = kk / (g->k[2] * g->k[1]);
@@ -96,19 +94,12 @@ void hg_im2col(const hg_conv_geom *g, const float *img, int64_t channels, int64_
     }
 }
 
-void hg_col2im(const hg_conv_geom *g, const float *col, int64_t channels, int64_t j0,
-               int64_t j1, float *img)
+void hg_col2im_channel(const hg_conv_geom *g, const float *col, int64_t j0, int64_t j1,
+                       float *img)
 {
     const int64_t n = j1 - j0;
-    /* One thread per channel: the kernel taps of a channel overlap in the image, channels
-     * do not. */
-#pragma omp parallel for schedule(static) if (channels > 1 && channels * g->kvol * n > 32768)
-    for (int64_t c = 0; c < channels; c++) {
-        for (int64_t kk = 0; kk < g->kvol; kk++) {
-            int64_t kw = kk % g->k[2], kh = kk / g->k[2] % g->k[1];
-            int64_t kd = kk / (g->k[2] * g->k[1]);
-            col2im_row(g, col + (c * g->kvol + kk) * n, kd, kh, kw, j0, j1,
-                       img + c * g->in_vol);
-        }
+    for (int64_t kk = 0; kk < g->kvol; kk++) {
+        int64_t kw = kk % g->k[2], kh = kk / g->k[2] % g->k[1], kd = kk / (g->k[2] * g->k[1]);
+        col2im_row(g, col + kk * n, kd, kh, kw, j0, j1, img);
     }
 }

@@ -59,6 +59,13 @@ static hg_tensor *run_case(hg_ctx *ctx, hg_tensor **in, void *user)
                     : hg_conv(ctx, in[0], in[1], b, &a->o);
 }
 
+/* The same inputs used twice: backward must accumulate into x, w and b, not overwrite. */
+static hg_tensor *run_case_twice(hg_ctx *ctx, hg_tensor **in, void *user)
+{
+    hg_tensor *y = run_case(ctx, in, user);
+    return hg_add(ctx, y, run_case(ctx, in, user));
+}
+
 static double dot(const float *a, const float *b, int64_t n)
 {
     double acc = 0.0;
@@ -142,6 +149,8 @@ static const conv_case grad_cases[] = {
     {0, 3, 3, 2, 2, {4, 5}, {1, 1}, {1, 1}, {0, 0}, {1, 1}, {0}, 1, 1}, /* 1x1 */
     {0, 1, 2, 2, 2, {5, 5}, {1, 1}, {2, 2}, {1, 0}, {1, 1}, {0}, 1, 1}, /* 1x1 strided */
     {0, 1, 1, 2, 2, {3, 3}, {3, 3}, {1, 1}, {0, 0}, {1, 1}, {0}, 1, 1}, /* kernel = input */
+    /* stride 1 with padding beyond the kernel extent: dx by col2im, not the flipped conv */
+    {0, 1, 2, 3, 2, {4, 5}, {2, 1}, {1, 1}, {2, 1}, {1, 1}, {0}, 1, 1},
     {0, 1, 2, 2, 3, {4, 5, 3}, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, {0}, 1, 1},
     {0, 2, 2, 2, 3, {5, 4, 4}, {2, 3, 1}, {2, 1, 2}, {0, 1, 0}, {2, 1, 1}, {0}, 2, 0},
     {0, 1, 4, 4, 3, {3, 4, 3}, {2, 2, 2}, {1, 2, 1}, {1, 0, 2}, {1, 1, 2}, {0}, 4, 1},
@@ -153,6 +162,7 @@ static const conv_case grad_cases[] = {
     {1, 1, 4, 2, 2, {4, 3}, {2, 3}, {2, 1}, {0, 2}, {1, 2}, {1, 0}, 2, 1},
     {1, 2, 4, 4, 2, {3, 4}, {3, 3}, {2, 2}, {1, 1}, {1, 1}, {1, 1}, 4, 1}, /* depthwise */
     {1, 3, 3, 2, 2, {4, 3}, {1, 1}, {1, 1}, {0, 0}, {1, 1}, {0}, 1, 1},    /* 1x1 */
+    {1, 1, 2, 2, 2, {5, 4}, {3, 3}, {1, 1}, {2, 1}, {1, 1}, {0}, 1, 0},    /* crop */
     {1, 1, 2, 2, 3, {3, 3, 2}, {3, 2, 3}, {1, 2, 1}, {1, 0, 1}, {1, 1, 2}, {0, 1, 0}, 1, 1},
     {1, 2, 4, 2, 3, {2, 3, 3}, {2, 2, 2}, {2, 1, 2}, {0, 1, 1}, {1, 2, 1}, {1, 0, 1}, 2, 0},
 };
@@ -175,6 +185,11 @@ static void test_gradcheck(void)
         CHECK_MSG(st == HG_OK, "%s case %d: %s", c->tr ? "conv_transpose" : "conv", i,
                   hg_error_message());
         worst = fmax(worst, r.max_abs_err);
+        if (i % 4 == 1) {
+            st = hg_gradcheck(run_case_twice, in, 3, &a, NULL, &r);
+            CHECK_MSG(st == HG_OK, "%s case %d used twice: %s",
+                      c->tr ? "conv_transpose" : "conv", i, hg_error_message());
+        }
         for (int k = 0; k < 3; k++)
             hg_tensor_free(in[k]);
     }
@@ -255,18 +270,20 @@ static void naive_conv3d(const hg_tensor *x, const hg_tensor *w, const hg_tensor
                     }
 }
 
-static void test_tiled_against_naive(void)
+/* Run with OMP_NUM_THREADS=2 (ctest): several tiles per image, so the threaded paths (tiles
+ * per thread, private weight-gradient sums, col2im rounds for stride 2) all run. */
+static void test_tiled_against_naive(const int *s)
 {
-    /* 16 channels x 27 taps = 432 column rows: the ~4 MB column tile holds ~2400 of the
+    /* 16 channels x 27 taps = 432 column rows: a ~2 MB column tile holds ~1200 of the
      * 13 x 24 x 25 = 7800 output positions, so tiles start and end mid-row and mid-plane. */
-    const int s[3] = {1, 1, 1}, p[3] = {1, 0, 1}, d[3] = {1, 1, 1};
+    const int p[3] = {1, 0, 1}, d[3] = {1, 1, 1};
     hg_tensor *x = hg_new(NULL, 1, 32, 13, 26, 25), *w = hg_new(NULL, 6, 16, 3, 3, 3);
     hg_tensor *b = hg_new(NULL, 6);
     hg_test_fill(x, 5, -1, 1);
     hg_test_fill(w, 6, -1, 1);
     hg_test_fill(b, 7, -1, 1);
     x->requires_grad = w->requires_grad = true;
-    hg_conv_opts o = {{1, 1, 1}, {1, 0, 1}, {1, 1, 1}, {0, 0, 0}, 2};
+    hg_conv_opts o = {{s[0], s[1], s[2]}, {1, 0, 1}, {1, 1, 1}, {0, 0, 0}, 2};
     hg_ctx *ctx = hg_ctx_new();
     size_t before = hg_ctx_bytes_in_use(ctx);
     hg_tensor *y = hg_conv(ctx, x, w, b, &o);
@@ -275,6 +292,16 @@ static void test_tiled_against_naive(void)
     size_t kept = hg_ctx_bytes_in_use(ctx) - before;
     CHECK_MSG(kept < (size_t)y->numel * sizeof(float) + 4096, "conv kept %zu bytes", kept);
     CHECK(hg_ctx_peak_bytes(ctx) > (size_t)(1 << 20)); /* and it was tiled from scratch */
+    /* Without a context the output is a heap tensor and the scratch comes from the heap. */
+    hg_tensor *yh = hg_conv(NULL, x, w, b, &o);
+    REQUIRE(yh != NULL && yh->ctx == NULL);
+    CHECK(hg_test_rel_err(yh->data, y->data, y->numel) == 0.0);
+    hg_tensor *zh = hg_conv_transpose(NULL, yh, w, NULL, &o);
+    hg_tensor *z = hg_conv_transpose(ctx, yh, w, NULL, &o);
+    REQUIRE(zh != NULL && z != NULL);
+    CHECK(hg_test_rel_err(zh->data, z->data, z->numel) == 0.0);
+    hg_tensor_free(yh);
+    hg_tensor_free(zh);
     hg_tensor *ref = hg_tensor_like(NULL, y);
     naive_conv3d(x, w, b, s, p, d, 2, ref);
     double e = hg_test_rel_err(y->data, ref->data, y->numel);
@@ -285,14 +312,24 @@ static void test_tiled_against_naive(void)
     hg_tensor *gy = hg_tensor_like(NULL, y);
     hg_test_fill(gy, 8, -1, 1);
     CHECK_OK(hg_backward_seed(ctx, y, gy->data));
+    const int64_t vol = y->shape[2] * y->shape[3] * y->shape[4];
     double ydot = 0.0;
     for (int64_t i = 0; i < y->numel; i++)
-        ydot += (double)gy->data[i] * ((double)ref->data[i] - b->data[i / (13 * 24 * 25) % 6]);
+        ydot += (double)gy->data[i] * ((double)ref->data[i] - b->data[i / vol % 6]);
     double ex = fabs(dot(x->grad, x->data, x->numel) - ydot) / fabs(ydot);
     double ew = fabs(dot(w->grad, w->data, w->numel) - ydot) / fabs(ydot);
     CHECK_MSG(ex <= 1e-5 && ew <= 1e-5, "tiled backward identities: dx %.3g, dw %.3g", ex, ew);
-    printf("tiled 3-D conv (7800 columns, ~2400 per tile): forward rel err %.2e vs direct, "
-           "backward identities dx %.2e dw %.2e\n", e, ex, ew);
+    /* conv_transpose of gy (col2im when strided) is the same adjoint */
+    for (int i = 0; i < 3; i++)
+        o.output_padding[i] = (int32_t)(x->shape[2 + i] - ((y->shape[2 + i] - 1) * s[i] -
+                                                            2 * p[i] + 3));
+    hg_tensor *u = hg_conv_transpose(ctx, gy, w, NULL, &o);
+    REQUIRE(u != NULL && hg_shape_equal(u, x));
+    double et = fabs(dot(u->data, x->data, x->numel) - ydot) / fabs(ydot);
+    CHECK_MSG(et <= 1e-5, "tiled conv_transpose adjoint identity: %.3g", et);
+    printf("tiled 3-D conv stride %d,%d,%d (%lld columns): forward rel err %.2e vs direct, "
+           "backward identities dx %.2e dw %.2e, transpose %.2e\n", s[0], s[1], s[2],
+           (long long)vol, e, ex, ew, et);
     hg_tensor_free(ref);
     hg_tensor_free(gy);
     hg_tensor_free(x);
@@ -365,7 +402,8 @@ int main(void)
     test_fixtures();
     test_gradcheck();
     test_adjoint();
-    test_tiled_against_naive();
+    test_tiled_against_naive((const int[3]){1, 1, 1});
+    test_tiled_against_naive((const int[3]){2, 1, 2});
     test_errors();
     return hg_test_finish("test_conv");
 }

@@ -1,0 +1,281 @@
+/* hinge bench: built-in engine benchmarks (median of repeated runs), as JSON with --json.
+ * bench/peer_torch.py runs the same workloads in PyTorch; bench/compare.sh prints both. */
+#include "cli.h"
+
+#include "hinge/nn.h"
+#include "hinge/optim.h"
+
+#include <cblas.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    int repeat;
+    const char *only;
+    bool json;
+    int printed;
+    double sgemm_gflops;
+} bench_cli;
+
+static bool wanted(const bench_cli *b, const char *name)
+{
+    if (!b->only)
+        return true;
+    const char *p = strstr(b->only, name);
+    size_t n = strlen(name);
+    return p && (p == b->only || p[-1] == ',') && (p[n] == 0 || p[n] == ',');
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+typedef hg_status (*bench_fn)(void *state);
+
+/* Median milliseconds of `repeat` runs after one warm-up run. */
+static hg_status time_median(bench_fn fn, void *state, int repeat, double *ms)
+{
+    hg_status s = fn(state);
+    double t[64];
+    if (repeat > 64)
+        repeat = 64;
+    for (int i = 0; s == HG_OK && i < repeat; i++) {
+        double t0 = hg_cli_now();
+        s = fn(state);
+        t[i] = (hg_cli_now() - t0) * 1e3;
+    }
+    if (s == HG_OK) {
+        qsort(t, (size_t)repeat, sizeof *t, cmp_double);
+        *ms = repeat % 2 ? t[repeat / 2] : 0.5 * (t[repeat / 2 - 1] + t[repeat / 2]);
+    }
+    return s;
+}
+
+static void report(bench_cli *b, const char *name, double ms, double flops)
+{
+    double gflops = flops > 0 ? flops / ms / 1e6 : 0;
+    if (b->json) {
+        printf("%s\n \"%s\": {\"ms\": %.3f", b->printed ? "," : "{", name, ms);
+        if (flops > 0)
+            printf(", \"gflops\": %.2f", gflops);
+        if (flops > 0 && b->sgemm_gflops > 0)
+            printf(", \"fraction_of_sgemm\": %.3f", gflops / b->sgemm_gflops);
+        printf("}");
+    } else {
+        printf("%-26s %10.2f ms", name, ms);
+        if (flops > 0)
+            printf("  %8.1f GFLOP/s", gflops);
+        if (flops > 0 && b->sgemm_gflops > 0)
+            printf("  %5.1f%% of SGEMM", 100 * gflops / b->sgemm_gflops);
+        printf("\n");
+    }
+    b->printed++;
+    fflush(stdout);
+}
+
+/* ---- workloads ------------------------------------------------------------------------- */
+
+typedef struct {
+    float *a, *b, *c;
+    int n;
+} sgemm_state;
+
+static hg_status run_sgemm(void *p)
+{
+    sgemm_state *s = p;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s->n, s->n, s->n, 1.0f, s->a, s->n,
+                s->b, s->n, 0.0f, s->c, s->n);
+    return HG_OK;
+}
+
+typedef struct {
+    hg_ctx *ctx;
+    hg_tensor *x, *w, *b;
+    bool backward;
+} conv_state;
+
+static hg_status run_conv(void *p)
+{
+    conv_state *s = p;
+    hg_ctx_reset(s->ctx);
+    hg_conv_opts o = {.padding = {1, 1, 1}};
+    hg_tensor *y = hg_conv(s->ctx, s->x, s->w, s->b, &o);
+    if (!y)
+        return hg_error_status();
+    if (!s->backward)
+        return HG_OK;
+    return hg_backward(s->ctx, hg_sum(s->ctx, y));
+}
+
+typedef struct {
+    hg_ctx *ctx;
+    hg_model *model;
+    hg_optim *opt;
+    hg_tensor *x, *y;
+    bool train;
+} unet_state;
+
+static hg_status run_unet(void *p)
+{
+    unet_state *s = p;
+    hg_ctx_reset(s->ctx);
+    hg_tensor *logits = hg_model_forward(s->model, s->ctx, s->x);
+    if (!s->train)
+        return logits ? HG_OK : hg_error_status();
+    hg_tensor *loss = hg_cross_entropy(s->ctx, logits, s->y, NULL, -100);
+    hg_params_zero_grad(&s->model->params);
+    hg_status st = hg_backward(s->ctx, loss);
+    return st == HG_OK ? hg_optim_step(s->opt) : st;
+}
+
+static hg_status bench_unet(bench_cli *b, bool train)
+{
+    const char *name = train ? "unet2d_train_b4_256" : "unet2d_infer_b1_256";
+    if (!wanted(b, name))
+        return HG_OK;
+    unet_state s = {0};
+    s.train = train;
+    s.ctx = hg_ctx_new();
+    s.model = hg_model_create("unet", NULL, 0);
+    int64_t n = train ? 4 : 1;
+    s.x = hg_tensor_new(NULL, HG_F32, 4, (const int64_t[]){n, 1, 256, 256});
+    s.y = hg_tensor_new(NULL, HG_F32, 3, (const int64_t[]){n, 256, 256});
+    hg_status st = s.ctx && s.model && s.x && s.y ? HG_OK : hg_error_status();
+    if (st == HG_OK) {
+        hg_rng r = hg_rng_new(1);
+        hg_rng_fill_normal(&r, s.x->data, s.x->numel, 0, 1);
+        for (int64_t i = 0; i < s.y->numel; i++)
+            s.y->data[i] = (float)(hg_rng_u32(&r) & 1);
+        hg_ctx_set_training(s.ctx, train);
+        hg_ctx_set_grad(s.ctx, train);
+        if (train) {
+            s.opt = hg_optim_adam(&s.model->params, NULL);
+            if (!s.opt)
+                st = hg_error_status();
+        }
+    }
+    double ms = 0;
+    if (st == HG_OK)
+        st = time_median(run_unet, &s, train ? (b->repeat + 1) / 2 : b->repeat, &ms);
+    if (st == HG_OK)
+        report(b, name, ms, 0);
+    if (st == HG_OK && train && !b->json)
+        printf("%-26s %10.1f MB peak context memory\n", "",
+               (double)hg_ctx_peak_bytes(s.ctx) / 1048576.0);
+    hg_optim_free(s.opt);
+    hg_model_free(s.model);
+    hg_tensor_free(s.x);
+    hg_tensor_free(s.y);
+    hg_ctx_free(s.ctx);
+    return st;
+}
+
+static hg_status bench_all(bench_cli *b)
+{
+    hg_status st = HG_OK;
+    if (wanted(b, "sgemm_2048")) {
+        int n = 2048;
+        sgemm_state s = {hg_calloc((size_t)n * n, 4), hg_calloc((size_t)n * n, 4),
+                         hg_calloc((size_t)n * n, 4), n};
+        if (!s.a || !s.b || !s.c)
+            st = HG_ERR_NOMEM;
+        double ms = 0;
+        if (st == HG_OK) {
+            hg_rng r = hg_rng_new(3);
+            hg_rng_fill_normal(&r, s.a, (int64_t)n * n, 0, 1);
+            hg_rng_fill_normal(&r, s.b, (int64_t)n * n, 0, 1);
+            st = time_median(run_sgemm, &s, b->repeat, &ms);
+        }
+        if (st == HG_OK) {
+            b->sgemm_gflops = 2.0 * n * n * (double)n / ms / 1e6;
+            report(b, "sgemm_2048", ms, 2.0 * n * n * (double)n);
+        }
+        hg_free(s.a), hg_free(s.b), hg_free(s.c);
+    }
+    for (int bw = 0; st == HG_OK && bw < 2; bw++) {
+        const char *name = bw ? "conv3x3_64_256_fwdbwd" : "conv3x3_64_256_fwd";
+        if (!wanted(b, name))
+            continue;
+        conv_state s = {hg_ctx_new(), hg_tensor_new(NULL, HG_F32, 4, (const int64_t[]){1, 64, 256, 256}),
+                        hg_tensor_new(NULL, HG_F32, 4, (const int64_t[]){64, 64, 3, 3}),
+                        hg_tensor_new(NULL, HG_F32, 1, (const int64_t[]){64}), bw};
+        if (!s.ctx || !s.x || !s.w || !s.b)
+            st = hg_error_status();
+        double ms = 0;
+        if (st == HG_OK) {
+            hg_rng r = hg_rng_new(4);
+            hg_rng_fill_normal(&r, s.x->data, s.x->numel, 0, 1);
+            hg_rng_fill_normal(&r, s.w->data, s.w->numel, 0, 0.05f);
+            s.x->requires_grad = s.w->requires_grad = s.b->requires_grad = bw;
+            hg_ctx_set_grad(s.ctx, bw);
+            st = time_median(run_conv, &s, b->repeat, &ms);
+        }
+        double flops = 2.0 * 64 * 64 * 9 * 256 * 256 * (bw ? 3 : 1);
+        if (st == HG_OK)
+            report(b, name, ms, flops);
+        hg_tensor_free(s.x), hg_tensor_free(s.w), hg_tensor_free(s.b);
+        hg_ctx_free(s.ctx);
+    }
+    if (st == HG_OK)
+        st = bench_unet(b, true);
+    if (st == HG_OK)
+        st = bench_unet(b, false);
+    return st;
+}
+
+static int run_bench(int argc, char **argv)
+{
+    bench_cli b = {.repeat = 5};
+    int threads = 0;
+    static const struct option longopts[] = {{"help", no_argument, 0, 'h'},
+                                             {"json", no_argument, 0, 'j'},
+                                             {"repeat", required_argument, 0, 'r'},
+                                             {"only", required_argument, 0, 'o'},
+                                             {"threads", required_argument, 0, 't'},
+                                             {0, 0, 0, 0}};
+    int opt;
+    int64_t v;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'h':
+            printf("usage: hinge bench [--json] [--repeat N] [--only a,b] [--threads N]\n\n"
+                   "Times the engine's reference workloads (median of N runs after a warm-up):\n"
+                   "  sgemm_2048, conv3x3_64_256_fwd, conv3x3_64_256_fwdbwd,\n"
+                   "  unet2d_train_b4_256 (U-Net 32-256, BN, Adam, batch 4 of 256x256),\n"
+                   "  unet2d_infer_b1_256.\n"
+                   "bench/compare.sh runs these beside bench/peer_torch.py (PyTorch).\n");
+            return HG_EXIT_OK;
+        case 'j': b.json = true; break;
+        case 'r':
+            if (!hg_cli_parse_int(optarg, 1, 64, &v))
+                return hg_cli_usage_error("bench", "--repeat: expected 1..64, got '%s'", optarg);
+            b.repeat = (int)v;
+            break;
+        case 'o': b.only = optarg; break;
+        case 't':
+            if (!hg_cli_parse_int(optarg, 0, 1024, &v))
+                return hg_cli_usage_error("bench", "--threads: expected 0..1024, got '%s'", optarg);
+            threads = (int)v;
+            break;
+        default: return hg_cli_usage_error("bench", "invalid option");
+        }
+    }
+    hg_set_threads(threads);
+    const char *core = getenv("OPENBLAS_CORETYPE");
+    if (!b.json)
+        printf("hinge bench: %d threads, OPENBLAS_CORETYPE=%s\n", hg_get_threads(),
+               core ? core : "(unset: native kernels)");
+    hg_status s = bench_all(&b);
+    if (b.json) {
+        printf("%s\n \"_hinge\": {\"threads\": %d, \"OPENBLAS_CORETYPE\": \"%s\"}\n}\n",
+               b.printed ? "," : "{", hg_get_threads(), core ? core : "");
+    }
+    return s == HG_OK ? HG_EXIT_OK : hg_cli_fail("bench");
+}
+
+const hg_cli_command hg_cmd_bench = {"bench", "time the engine's reference workloads",
+                                     run_bench};

@@ -1,0 +1,390 @@
+/* hinge train: train a model from the command line or a JSON config. */
+#include "cli.h"
+
+#include "hinge/train.h"
+
+#include <cJSON.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_FMNIST "/usr/share/datasets/fashion-mnist"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: hinge train <arch> [options]\n\n"
+            "Trains a model. Classification architectures (cnn) train on an IDX data set\n"
+            "(Fashion-MNIST by default) and report test accuracy.\n\n"
+            "options:\n"
+            "  --data DIR            IDX data set folder (default %s)\n"
+            "  --epochs E            passes over the training set (default 1)\n"
+            "  --steps N             optimizer steps (overrides --epochs)\n"
+            "  --batch B             batch size (default 64)\n"
+            "  --lr X                learning rate (default 1e-3)\n"
+            "  --optimizer NAME      adam | adamw | sgd (default adam)\n"
+            "  --weight-decay X      L2 (adam, sgd) or decoupled (adamw) decay\n"
+            "  --schedule NAME       constant | cosine | step | poly (default cosine)\n"
+            "  --warmup N            linear warm-up steps\n"
+            "  --clip X              clip the global gradient norm at X\n"
+            "  --set KEY=VALUE       model config (repeatable), e.g. --set features=32,64\n"
+            "  --config FILE         JSON: {\"model\": {key: value}, option: value, ...}\n"
+            "  --checkpoint PATH     checkpoint file (written atomically)\n"
+            "  --checkpoint-every N  also checkpoint every N steps\n"
+            "  --resume              continue from --checkpoint exactly\n"
+            "  --eval-every N        evaluate every N steps (default: every epoch)\n"
+            "  --train-limit N       use only the first N training samples\n"
+            "  --val-limit N         use only the first N test samples\n"
+            "  -o, --output PATH     write the trained model (safetensors)\n"
+            "  --seed S              random seed (default 0)\n"
+            "  --threads N           threads (default: all cores)\n"
+            "  --json                print the result as JSON on stdout\n"
+            "  --quiet               no progress output\n",
+            DEFAULT_FMNIST);
+}
+
+typedef struct {
+    hg_train_opts train;
+    hg_metadata model_config;
+    const char *data_dir, *output, *config_file;
+    int64_t batch, epochs, train_limit, val_limit;
+    bool json, quiet, steps_given;
+    int threads;
+    hg_progress progress;
+    char extra[160];
+    char *owned[16]; /* strings copied from a config file */
+    int n_owned;
+} train_cli;
+
+static const char *keep(train_cli *c, const char *value)
+{
+    char *copy = strdup(value);
+    if (copy && c->n_owned < 16)
+        c->owned[c->n_owned++] = copy;
+    return copy;
+}
+
+static int set_option(train_cli *c, const char *name, const char *value);
+
+static int parse_config_file(train_cli *c, const char *path)
+{
+    unsigned char *buf;
+    size_t size;
+    if (hg_read_file(path, 1 << 20, &buf, &size) != HG_OK)
+        return hg_cli_fail("train");
+    cJSON *root = cJSON_ParseWithLength((const char *)buf, size);
+    free(buf);
+    if (!cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        fprintf(stderr, "hinge train: %s: not a JSON object\n", path);
+        return HG_EXIT_FAIL;
+    }
+    int rc = HG_EXIT_OK;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, root)
+    {
+        char value[256];
+        if (strcmp(e->string, "model") == 0 && cJSON_IsObject(e)) {
+            const cJSON *kv;
+            cJSON_ArrayForEach(kv, e)
+            {
+                if (cJSON_IsString(kv))
+                    snprintf(value, sizeof value, "%s", kv->valuestring);
+                else if (cJSON_IsNumber(kv))
+                    snprintf(value, sizeof value, "%.17g", kv->valuedouble);
+                else {
+                    fprintf(stderr, "hinge train: %s: model.%s must be a string or number\n",
+                            path, kv->string);
+                    rc = HG_EXIT_FAIL;
+                    break;
+                }
+                hg_metadata_set(&c->model_config, kv->string, value);
+            }
+            continue;
+        }
+        if (cJSON_IsString(e))
+            snprintf(value, sizeof value, "%s", e->valuestring);
+        else if (cJSON_IsNumber(e))
+            snprintf(value, sizeof value, "%.17g", e->valuedouble);
+        else if (cJSON_IsBool(e))
+            snprintf(value, sizeof value, "%s", cJSON_IsTrue(e) ? "true" : "false");
+        else {
+            fprintf(stderr, "hinge train: %s: '%s' must be a string, number or boolean\n", path,
+                    e->string);
+            rc = HG_EXIT_FAIL;
+            break;
+        }
+        rc = set_option(c, e->string, value);
+        if (rc != HG_EXIT_OK) {
+            fprintf(stderr, "hinge train: in %s\n", path);
+            break;
+        }
+    }
+    cJSON_Delete(root);
+    return rc;
+}
+
+static int bad_value(const char *name, const char *value, const char *want)
+{
+    return hg_cli_usage_error("train", "--%s: expected %s, got '%s'", name, want, value);
+}
+
+static int set_option(train_cli *c, const char *name, const char *value)
+{
+    int64_t i;
+    double f;
+    hg_train_opts *t = &c->train;
+#define INT_OPT(opt, lo, hi, dst)                                                              \
+    if (strcmp(name, opt) == 0) {                                                              \
+        if (!hg_cli_parse_int(value, lo, hi, &i))                                              \
+            return bad_value(name, value, "an integer in [" #lo ", " #hi "]");                 \
+        dst = i;                                                                               \
+        return HG_EXIT_OK;                                                                     \
+    }
+#define FLOAT_OPT(opt, dst)                                                                    \
+    if (strcmp(name, opt) == 0) {                                                              \
+        if (!hg_cli_parse_float(value, &f) || f < 0)                                           \
+            return bad_value(name, value, "a non-negative number");                            \
+        dst = f;                                                                               \
+        return HG_EXIT_OK;                                                                     \
+    }
+    INT_OPT("epochs", 1, 100000, c->epochs)
+    INT_OPT("batch", 1, 65536, c->batch)
+    INT_OPT("warmup", 0, 1000000000, t->schedule.warmup_steps)
+    INT_OPT("checkpoint-every", 0, 1000000000, t->checkpoint_every)
+    INT_OPT("eval-every", 0, 1000000000, t->eval_every)
+    INT_OPT("train-limit", 1, 1000000000, c->train_limit)
+    INT_OPT("val-limit", 1, 1000000000, c->val_limit)
+    INT_OPT("threads", 0, 1024, c->threads)
+    FLOAT_OPT("lr", t->lr)
+    FLOAT_OPT("weight-decay", t->weight_decay)
+    FLOAT_OPT("clip", t->clip)
+    if (strcmp(name, "steps") == 0) {
+        if (!hg_cli_parse_int(value, 1, 1000000000, &i))
+            return bad_value(name, value, "a positive integer");
+        t->steps = i;
+        c->steps_given = true;
+        return HG_EXIT_OK;
+    }
+    if (strcmp(name, "seed") == 0) {
+        if (!hg_cli_parse_int(value, 0, INT64_MAX, &i))
+            return bad_value(name, value, "a non-negative integer");
+        t->seed = (uint64_t)i;
+        return HG_EXIT_OK;
+    }
+    if (strcmp(name, "optimizer") == 0) {
+        if (strcmp(value, "adam") == 0) t->optimizer = HG_OPTIM_ADAM;
+        else if (strcmp(value, "adamw") == 0) t->optimizer = HG_OPTIM_ADAMW;
+        else if (strcmp(value, "sgd") == 0) t->optimizer = HG_OPTIM_SGD;
+        else return bad_value(name, value, "adam, adamw or sgd");
+        return HG_EXIT_OK;
+    }
+    if (strcmp(name, "schedule") == 0) {
+        if (strcmp(value, "constant") == 0) t->schedule.kind = HG_SCHED_CONSTANT;
+        else if (strcmp(value, "cosine") == 0) t->schedule.kind = HG_SCHED_COSINE;
+        else if (strcmp(value, "step") == 0) t->schedule.kind = HG_SCHED_STEP;
+        else if (strcmp(value, "poly") == 0) t->schedule.kind = HG_SCHED_POLY;
+        else return bad_value(name, value, "constant, cosine, step or poly");
+        return HG_EXIT_OK;
+    }
+    if (strcmp(name, "data") == 0) { c->data_dir = keep(c, value); return HG_EXIT_OK; }
+    if (strcmp(name, "checkpoint") == 0) { t->checkpoint = keep(c, value); return HG_EXIT_OK; }
+    if (strcmp(name, "output") == 0) { c->output = keep(c, value); return HG_EXIT_OK; }
+    if (strcmp(name, "resume") == 0 || strcmp(name, "json") == 0 || strcmp(name, "quiet") == 0) {
+        bool on = strcmp(value, "true") == 0 || strcmp(value, "1") == 0;
+        if (!on && strcmp(value, "false") != 0 && strcmp(value, "0") != 0)
+            return bad_value(name, value, "true or false");
+        if (name[0] == 'r') t->resume = on;
+        else if (name[0] == 'j') c->json = on;
+        else c->quiet = on;
+        return HG_EXIT_OK;
+    }
+    if (strcmp(name, "set") == 0) {
+        const char *eq = strchr(value, '=');
+        if (!eq || eq == value)
+            return bad_value(name, value, "KEY=VALUE");
+        char key[128];
+        snprintf(key, sizeof key, "%.*s", (int)(eq - value), value);
+        hg_metadata_set(&c->model_config, key, eq + 1);
+        return HG_EXIT_OK;
+    }
+    return hg_cli_usage_error("train", "unknown option '%s'", name);
+#undef INT_OPT
+#undef FLOAT_OPT
+}
+
+static void on_event(const hg_train_event *e, void *user)
+{
+    train_cli *c = user;
+    if (e->evaluated)
+        snprintf(c->extra, sizeof c->extra, "loss %.4f lr %.2e val %.4f", e->loss, e->lr,
+                 e->metric);
+    else {
+        char *at = strstr(c->extra, " val ");
+        char val[32] = "";
+        if (at)
+            snprintf(val, sizeof val, "%s", at);
+        snprintf(c->extra, sizeof c->extra, "loss %.4f lr %.2e%s", e->loss, e->lr, val);
+    }
+    if (e->evaluated && !c->progress.tty && !c->quiet)
+        fprintf(stderr, "step %lld/%lld: validation accuracy %.4f\n", (long long)e->step,
+                (long long)e->total, e->metric);
+    hg_progress_update(&c->progress, e->step, c->extra);
+}
+
+static void limit_set(hg_labelled_images *d, int64_t limit)
+{
+    if (limit <= 0 || limit >= d->images->shape[0])
+        return;
+    int64_t per = d->images->numel / d->images->shape[0];
+    d->images->shape[0] = limit;
+    d->images->numel = limit * per;
+    d->labels->shape[0] = limit;
+    d->labels->numel = limit;
+}
+
+static int run_train(int argc, char **argv)
+{
+    train_cli c;
+    memset(&c, 0, sizeof c);
+    hg_train_opts_defaults(&c.train);
+    c.train.schedule.kind = HG_SCHED_COSINE;
+    c.batch = 64;
+    c.epochs = 1;
+    c.threads = 0;
+    c.data_dir = DEFAULT_FMNIST;
+    hg_metadata_init(&c.model_config);
+    static const struct option longopts[] = {
+        {"help", no_argument, 0, 'h'},       {"output", required_argument, 0, 'o'},
+        {"resume", no_argument, 0, 'r'},     {"json", no_argument, 0, 'j'},
+        {"quiet", no_argument, 0, 'q'},      {"config", required_argument, 0, 'c'},
+        {"data", required_argument, 0, 1},   {"epochs", required_argument, 0, 1},
+        {"steps", required_argument, 0, 1},  {"batch", required_argument, 0, 1},
+        {"lr", required_argument, 0, 1},     {"optimizer", required_argument, 0, 1},
+        {"weight-decay", required_argument, 0, 1}, {"schedule", required_argument, 0, 1},
+        {"warmup", required_argument, 0, 1}, {"clip", required_argument, 0, 1},
+        {"set", required_argument, 0, 1},    {"checkpoint", required_argument, 0, 1},
+        {"checkpoint-every", required_argument, 0, 1},
+        {"eval-every", required_argument, 0, 1}, {"train-limit", required_argument, 0, 1},
+        {"val-limit", required_argument, 0, 1},  {"seed", required_argument, 0, 1},
+        {"threads", required_argument, 0, 1},    {0, 0, 0, 0}};
+    /* First pass: --config, so that command-line options override the file. */
+    optind = 1;
+    int opt, idx;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, "ho:", longopts, &idx)) != -1)
+        if (opt == 'c' && parse_config_file(&c, optarg) != HG_EXIT_OK)
+            return HG_EXIT_USAGE;
+    optind = 1;
+    opterr = 1;
+    while ((opt = getopt_long(argc, argv, "ho:", longopts, &idx)) != -1) {
+        int rc = HG_EXIT_OK;
+        switch (opt) {
+        case 'h': usage(stdout); return HG_EXIT_OK;
+        case 'o': c.output = optarg; break;
+        case 'r': c.train.resume = true; break;
+        case 'j': c.json = true; break;
+        case 'q': c.quiet = true; break;
+        case 'c': break;
+        case 1: rc = set_option(&c, longopts[idx].name, optarg); break;
+        default: return hg_cli_usage_error("train", "invalid option");
+        }
+        if (rc != HG_EXIT_OK)
+            return rc;
+    }
+    if (optind != argc - 1)
+        return hg_cli_usage_error("train", "expected one architecture name (e.g. cnn)");
+    const char *arch = argv[optind];
+    hg_set_threads(c.threads);
+
+    const hg_model_arch *a = hg_model_arch_find(arch);
+    if (a && strcmp(arch, "cnn") != 0)
+        return hg_cli_usage_error("train", "architecture '%s' has no training task in this "
+                                  "command yet (classification: cnn)", arch);
+    char ti[1024], tl[1024], vi[1024], vl[1024];
+    snprintf(ti, sizeof ti, "%s/train-images-idx3-ubyte.gz", c.data_dir);
+    snprintf(tl, sizeof tl, "%s/train-labels-idx1-ubyte.gz", c.data_dir);
+    snprintf(vi, sizeof vi, "%s/t10k-images-idx3-ubyte.gz", c.data_dir);
+    snprintf(vl, sizeof vl, "%s/t10k-labels-idx1-ubyte.gz", c.data_dir);
+    hg_labelled_images train, val;
+    if (hg_idx_load(ti, tl, &train) != HG_OK)
+        return hg_cli_fail("train");
+    if (hg_idx_load(vi, vl, &val) != HG_OK) {
+        hg_labelled_images_free(&train);
+        return hg_cli_fail("train");
+    }
+    limit_set(&train, c.train_limit);
+    limit_set(&val, c.val_limit);
+    char buf[64];
+    if (!hg_metadata_get(&c.model_config, "classes")) {
+        snprintf(buf, sizeof buf, "%d", train.classes);
+        hg_metadata_set(&c.model_config, "classes", buf);
+    }
+    if (!hg_metadata_get(&c.model_config, "size")) {
+        snprintf(buf, sizeof buf, "%lld", (long long)train.images->shape[2]);
+        hg_metadata_set(&c.model_config, "size", buf);
+    }
+    int rc = HG_EXIT_OK;
+    hg_model *m = hg_model_create(arch, &c.model_config, c.train.seed);
+    if (!m) {
+        rc = hg_cli_fail("train");
+        goto done;
+    }
+    int64_t per_epoch = train.images->shape[0] / c.batch;
+    if (!c.steps_given)
+        c.train.steps = c.epochs * (per_epoch > 0 ? per_epoch : 1);
+    if (c.train.eval_every == 0)
+        c.train.eval_every = per_epoch;
+    hg_classification_task ct = {&train, &val, c.batch};
+    hg_task task = hg_classification_task_make(&ct);
+    c.train.on_event = on_event;
+    c.train.user = &c;
+    if (!c.quiet)
+        fprintf(stderr, "hinge train: %s, %lld parameters, %lld training / %lld test images, %lld "
+                        "steps of batch %lld, %d threads\n",
+                arch, (long long)hg_params_count_trainable(&m->params),
+                (long long)train.images->shape[0], (long long)val.images->shape[0],
+                (long long)c.train.steps, (long long)c.batch, hg_get_threads());
+    hg_progress_begin(&c.progress, "train", c.train.steps, c.quiet);
+    hg_train_result r;
+    hg_status s = hg_train(m, &task, &c.train, &r);
+    hg_progress_end(&c.progress, c.extra);
+    if (s != HG_OK) {
+        rc = hg_cli_fail("train");
+        goto done;
+    }
+    if (c.output) {
+        hg_metadata extra;
+        hg_metadata_init(&extra);
+        snprintf(buf, sizeof buf, "%lld", (long long)r.steps_done);
+        hg_metadata_set(&extra, "train.steps", buf);
+        snprintf(buf, sizeof buf, "%.6f", r.metric);
+        hg_metadata_set(&extra, "train.val_accuracy", buf);
+        s = hg_model_save(m, c.output, &extra);
+        hg_metadata_free(&extra);
+        if (s != HG_OK) {
+            rc = hg_cli_fail("train");
+            goto done;
+        }
+    }
+    if (c.json)
+        printf("{\"arch\": \"%s\", \"steps\": %lld, \"final_loss\": %.6g, \"val_accuracy\": %.6g, "
+               "\"seconds\": %.3f, \"threads\": %d, \"seed\": %llu}\n",
+               arch, (long long)r.steps_done, r.final_loss, r.metric, r.seconds,
+               hg_get_threads(), (unsigned long long)c.train.seed);
+    else
+        printf("steps %lld  final loss %.4f  test accuracy %.4f  time %.1f s\n",
+               (long long)r.steps_done, r.final_loss, r.metric, r.seconds);
+done:
+    hg_model_free(m);
+    hg_labelled_images_free(&train);
+    hg_labelled_images_free(&val);
+    hg_metadata_free(&c.model_config);
+    for (int i = 0; i < c.n_owned; i++)
+        free(c.owned[i]);
+    return rc;
+}
+
+const hg_cli_command hg_cmd_train = {"train", "train a model (classification for now)",
+                                     run_train};

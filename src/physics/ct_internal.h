@@ -1,0 +1,40 @@
+/* Private CT helpers shared by the geometry, projector, FBP and phantom files. */
+#ifndef HINGE_CT_INTERNAL_H
+#define HINGE_CT_INTERNAL_H
+
+#include "hinge/ct.h"
+
+#include <math.h>
+
+#define CT_PI 3.14159265358979323846
+
+/* A geometry with its own copy of the angles and their sines/cosines. */
+typedef struct ct_geom {
+    hg_ct_geometry g; /* g.angles points at `angles` below */
+    float *angles, *cosv, *sinv;
+} ct_geom;
+
+hg_status ct_geom_init(ct_geom *cg, const hg_ct_geometry *g);
+void ct_geom_release(ct_geom *cg);
+
+/* A ray in physical coordinates: a point p and a direction d (not normalized). */
+typedef struct ct_ray3 {
+    double p[3], d[3];
+} ct_ray3;
+
+/* The ray through detector element (row, col) of view `view`. */
+void ct_ray_physical(const ct_geom *cg, int view, int row, int col, ct_ray3 *r);
+
+/* Detector coordinates of element centres. */
+static inline double ct_det_u(const hg_ct_geometry *g, int col)
+{
+    return (col - 0.5 * (g->n_det - 1)) * g->du + g->offset_u;
+}
+static inline double ct_det_v(const hg_ct_geometry *g, int row)
+{
+    return (row - 0.5 * (g->n_rows - 1)) * g->dv + g->offset_v;
+}
+
+static inline int ct_is_3d(const hg_ct_geometry *g) { return g->kind == HG_CT_CONE_FLAT; }
+
+#endif
