@@ -123,6 +123,16 @@ static hg_status nan_batch(void *self, int64_t step, hg_rng *rng, hg_ctx *ctx, h
     return s;
 }
 
+/* A loss that turns to NaN at step 5. */
+static hg_tensor *nan_loss(void *self, hg_model *m, hg_ctx *ctx, hg_tensor *x, hg_tensor *y)
+{
+    static int64_t calls;
+    hg_tensor *l = base_task.loss(self, m, ctx, x, y);
+    if (l && ++calls == 6)
+        l->data[0] = NAN;
+    return l;
+}
+
 static void test_nan_stops(void)
 {
     const char *ck = hg_test_tmp("nan.ckpt.safetensors");
@@ -138,14 +148,25 @@ static void test_nan_stops(void)
     o.checkpoint_every = 3;
     hg_model *m = small_cnn(2);
     hg_train_result r;
-    CHECK_FAILS(hg_train(m, &task, &o, &r), HG_ERR_NUMERIC, "train step 7: loss is nan");
+    /* NaN pixels: ReLU maps NaN to 0 downstream, so the loss stays finite and the NaN shows
+     * in the first layer's gradient, which stops training too. */
+    CHECK_FAILS(hg_train(m, &task, &o, &r), HG_ERR_NUMERIC,
+                "train step 7: gradient of 'stage0.conv0.weight' is NaN");
     CHECK(r.steps_done == 7);
     /* The checkpoint of step 6 is intact and loads. */
     hg_model *back = small_cnn(2);
     hg_train_state st;
     CHECK_OK(hg_checkpoint_load(ck, &back->params, NULL, &st, NULL));
     CHECK(st.step == 6);
-    hg_model_free(m), hg_model_free(back);
+    /* A NaN loss stops before the update; the step-3 checkpoint is kept. */
+    unlink(ck);
+    task = base_task;
+    task.loss = nan_loss;
+    hg_model *m2 = small_cnn(2);
+    CHECK_FAILS(hg_train(m2, &task, &o, &r), HG_ERR_NUMERIC, "train step 5: loss is nan");
+    CHECK_OK(hg_checkpoint_load(ck, &back->params, NULL, &st, NULL));
+    CHECK(st.step == 3);
+    hg_model_free(m), hg_model_free(m2), hg_model_free(back);
 }
 
 static void test_bad_options(void)

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+<<<<<<< HEAD
 # Builds the DICOM fuzzer with clang (libFuzzer + ASan + UBSan) and prepares a seed corpus.
 # Usage: tools/fuzz/build.sh [out_dir]      then: out_dir/fuzz_dicom out_dir/corpus -max_total_time=180
 # Crashes found (crash-*) belong in tests/fixtures/dicom/fuzz/ as regression inputs
@@ -22,3 +23,19 @@ if [ -d "$pyd" ]; then
   done
 fi
 echo "built $out/fuzz_dicom; corpus $(ls "$out/corpus" | wc -l) files"
+=======
+# Builds libhinge with clang + ASan/UBSan into build-fuzz/ and links the libFuzzer harnesses.
+# Usage: tools/fuzz/build.sh   then   build-fuzz/fuzz_onnx -max_total_time=180 -jobs=1 CORPUS
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DHINGE_SANITIZE=ON -DHINGE_WERROR=OFF \
+  -DCMAKE_C_FLAGS="-fsanitize=fuzzer-no-link" >/dev/null
+cmake --build build-fuzz -j2 --target hinge_static >/dev/null
+for h in tools/fuzz/fuzz_*.c; do
+  n=$(basename "$h" .c)
+  clang -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Isrc "$h" build-fuzz/libhinge.a \
+    $(pkg-config --libs openblas fftw3f libcjson zlib libpng libprotobuf-c) -lnifti2 -lznz -fopenmp -lm \
+    -o "build-fuzz/$n"
+done
+echo "built: $(ls build-fuzz/fuzz_*)"
+>>>>>>> onnx
