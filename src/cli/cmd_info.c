@@ -200,7 +200,6 @@ static void print_text(const char *path, const hg_image *img, const stats *st, c
     printf("%s\n", k ? "" : "(empty)");
 }
 
-<<<<<<< HEAD
 static bool is_nifti(const char *path)
 {
     char *sidecar = hg_sidecar_path(path); /* NULL unless .nii, .nii.gz or .hdr */
@@ -244,9 +243,8 @@ static void series_text(const char *path, const hg_dicom_series_info *info, int 
         printf("             transfer syntax %s\n", s->transfer_syntax);
     }
 }
-=======
+
 int hg_cli_onnx_info(const char *path, bool json); /* cli_onnx_info.c: -1 if not ONNX */
->>>>>>> onnx
 
 static int run_info(int argc, char **argv)
 {
