@@ -24,4 +24,17 @@ seed() { # seed <corpus> <files...>: copy the small ones
 [ -d build-fuzz/corpus_dicom ] && seed dicom tests/fixtures/dicom/*.dcm \
   /usr/lib/python3/dist-packages/pydicom/data/test_files/*.dcm
 [ -d build-fuzz/corpus_onnx ] && seed onnx tests/fixtures/onnx/*.onnx tests/fixtures/onnx/bad/*
+[ -d build-fuzz/corpus_safetensors ] && seed safetensors tests/fixtures/*/*.safetensors
+[ -d build-fuzz/corpus_nifti ] && for f in tests/fixtures/nifti/*.nii tests/fixtures/nifti/*.nii.gz; do
+  [ -f "$f" ] || continue
+  case "$f" in *.gz) flag='\x01' ;; *) flag='\x00' ;; esac
+  { printf "$flag"; cat "$f"; } > "build-fuzz/corpus_nifti/$(basename "$f")"
+done
+[ -d build-fuzz/corpus_cfl ] && for f in tests/fixtures/mri/*.hdr; do
+  [ -f "$f" ] && { cat "$f"; printf '\x00'; head -c 4096 "${f%.hdr}.cfl"; } > "build-fuzz/corpus_cfl/$(basename "$f")"
+done
+if [ -d build-fuzz/corpus_idx ]; then
+  { printf '\x00\x00\x08\x03\x00\x00\x00\x02\x00\x00\x00\x02\x00\x00\x00\x02'; head -c 8 /dev/urandom; printf 'SPLT';
+    printf '\x00\x00\x08\x01\x00\x00\x00\x02\x01\x02'; } > build-fuzz/corpus_idx/tiny
+fi
 echo "built: $(ls build-fuzz/fuzz_*)"
