@@ -125,6 +125,32 @@ hg_status hg_calibration_png(const char *path, const hg_calibration *c, int32_t 
  * none is finite. */
 double hg_finite_mean(const double *v, int64_t n, int64_t *used);
 
+/* ---- grouped metrics (per site / scanner / sex ...) -------------------------------------- */
+
+typedef struct hg_group_summary {
+    int64_t count;   /* cases of the group with a finite value */
+    int64_t skipped; /* cases with a non-finite value (e.g. HD95 of a missed structure) */
+    double mean;     /* NaN when count is 0 */
+    double lo, hi;   /* bootstrap CI of the mean (NaN when count < 2) */
+} hg_group_summary;
+
+typedef struct hg_grouped {
+    int32_t groups;
+    hg_group_summary *group; /* [groups], owned; free with hg_grouped_free */
+    double gap;              /* max - min of the group means (groups with count >= 1) */
+    double gap_lo, gap_hi;   /* stratified bootstrap CI of the gap (cases resampled within
+                                their group) */
+    int32_t worst, best;     /* groups with the lowest / highest mean */
+} hg_grouped;
+
+/* Per-group means with percentile-bootstrap CIs of a per-case metric values[0..n), where
+ * group[i] in [0, groups) is case i's group. Non-finite values are skipped and counted.
+ * Replicate b draws from hg_rng_split(&rng, b): thread-count independent. */
+hg_status hg_grouped_metric(const double *values, const int32_t *group, int64_t n,
+                            int32_t groups, int32_t replicates, double level, hg_rng rng,
+                            hg_grouped *out);
+void hg_grouped_free(hg_grouped *g);
+
 #ifdef __cplusplus
 }
 #endif
