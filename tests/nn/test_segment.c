@@ -161,7 +161,7 @@ static void test_training(void)
     printf("tiny U-Net (8,16) on 32x32 shapes: foreground Dice %.3f -> %.3f after %lld steps "
            "(loss %.3f), %.1f s\n", before, r.metric, (long long)r.steps_done, r.final_loss, sec);
     CHECK(r.metric > 0.85);
-    CHECK(sec < 60);
+    CHECK(sec < 120); /* ~15-35 s on 2 shared cores; the Dice bound is what is tested */
     hg_tensor_free(vx), hg_tensor_free(vy);
     hg_model_free(m);
 }
