@@ -6,6 +6,18 @@
 
 #include <cJSON.h>
 #include <string.h>
+#include <sys/stat.h>
+
+/* Our files live in a subdirectory: other CLI tests count temporary files in the shared one. */
+static char dir[1024];
+static const char *path_in_dir(const char *name)
+{
+    static char buf[16][1100];
+    static int at;
+    char *b = buf[at++ % 16];
+    snprintf(b, sizeof buf[0], "%s/%s", dir, name);
+    return b;
+}
 
 static char *slurp(const char *path)
 {
@@ -20,7 +32,7 @@ static char *slurp(const char *path)
 
 static int run(char **out, char **err, const char *args)
 {
-    const char *o = hg_test_tmp("by.out"), *e = hg_test_tmp("by.err");
+    const char *o = path_in_dir("by.out"), *e = path_in_dir("by.err");
     int rc = hg_test_run("%s %s > %s 2> %s", HINGE_BINARY, args, o, e);
     *out = slurp(o);
     *err = slurp(e);
@@ -41,9 +53,11 @@ static void write_image(const char *path, const hg_tensor *t, const char *site)
 int main(void)
 {
     enum { N = 6 };
+    snprintf(dir, sizeof dir, "%s", hg_test_tmp("eval_by"));
+    mkdir(dir, 0755);
     hg_tensor *ref = hg_new(NULL, 24, 24), *x = hg_new(NULL, 24, 24);
     hg_test_fill(ref, 1, 0.0f, 1.0f);
-    char *ref_path = strdup(hg_test_tmp("by_ref.nii"));
+    char *ref_path = strdup(path_in_dir("by_ref.nii"));
     write_image(ref_path, ref, NULL);
     const char *site[N] = {"A", "B", "A", "B", "A", "B"};
     char *paths[N];
@@ -58,7 +72,7 @@ int main(void)
             x->data[j] = ref->data[j] + noise * (float)hg_rng_normal(&r);
         char name[32];
         snprintf(name, sizeof name, "by_%d.nii", i);
-        paths[i] = strdup(hg_test_tmp(name));
+        paths[i] = strdup(path_in_dir(name));
         write_image(paths[i], x, site[i]);
         CHECK_OK(hg_psnr(x, ref, 0, &psnr[i]));
         len += snprintf(args + len, sizeof args - (size_t)len, " %s", paths[i]);
