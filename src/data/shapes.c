@@ -101,7 +101,7 @@ hg_status hg_shapes_batch(const hg_shapes_opts *o, uint64_t seed, int64_t first,
     int64_t per = X->numel / n;
     hg_rng base = hg_rng_new(seed);
     s = HG_OK;
-#pragma omp parallel for schedule(dynamic) reduction(| : s)
+#pragma omp parallel for schedule(dynamic) reduction(| : s) if (n > 1)
     for (int64_t i = 0; i < n; i++) {
         /* views of sample i (no allocation): shapes [1, S] and [S] */
         hg_tensor xi = *X, yi = *Y;

@@ -108,7 +108,7 @@ hg_status hg_grouped_metric(const double *values, const int32_t *group, int64_t 
         goto done;
     }
     out->gap = hi - lo;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((int64_t)replicates * n > 20000)
     for (int32_t b = 0; b < replicates; b++) {
         hg_rng r = hg_rng_split(&rng, (uint64_t)b);
         gaps[b] = resampled_gap(values, members, start, groups, &r,
