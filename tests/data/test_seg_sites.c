@@ -128,6 +128,32 @@ static void test_harmonizers(void)
     hg_tensor_free(t), hg_tensor_free(m);
 }
 
+/* A neutral site is the identity on [0, 1]; slice thickness averages along D only. */
+static void test_site_by_hand(void)
+{
+    hg_ctx *ctx = hg_ctx_new();
+    hg_tensor *v = hg_new(NULL, 1, 8, 4, 4), *ref = hg_new(NULL, 1, 8, 4, 4);
+    for (int64_t i = 0; i < v->numel; i++)
+        ref->data[i] = v->data[i] = (float)(i / 16 >= 4); /* a step along D */
+    hg_site neutral = {.scale = 1, .gamma = 1, .slice_thickness = 1};
+    CHECK_OK(hg_site_apply(&neutral, 3, hg_rng_new(1), v, ctx));
+    CHECK(!memcmp(v->data, ref->data, sizeof(float) * 128));
+    hg_site thick = neutral;
+    thick.slice_thickness = 3;
+    thick.scale = 2, thick.offset = 0.5f;
+    CHECK_OK(hg_site_apply(&thick, 3, hg_rng_new(1), v, ctx));
+    /* slices 3 and 4 see (0 + 0 + 1) / 3 and (0 + 1 + 1) / 3; then 2 x + 0.5 */
+    CHECK_NEAR(v->data[0], 0.5, 1e-6);
+    CHECK_NEAR(v->data[3 * 16 + 5], 2.0 / 3.0 + 0.5, 1e-6);
+    CHECK_NEAR(v->data[4 * 16 + 5], 4.0 / 3.0 + 0.5, 1e-6);
+    CHECK_NEAR(v->data[7 * 16 + 15], 2.5, 1e-6);
+    hg_site bad = neutral;
+    bad.gamma = 0;
+    CHECK_FAILS(hg_site_apply(&bad, 3, hg_rng_new(1), v, ctx), HG_ERR_INVALID, "gamma > 0");
+    hg_tensor_free(v), hg_tensor_free(ref);
+    hg_ctx_free(ctx);
+}
+
 static void test_grouped_hand(void)
 {
     double v[6] = {1, 2, 3, 10, 20, NAN};
@@ -155,6 +181,7 @@ int main(void)
 {
     test_harmonizers();
     test_grouped_hand();
+    test_site_by_hand();
     test_sites_and_harmonization();
     return hg_test_finish("seg_sites");
 }
