@@ -68,6 +68,13 @@ hg_status hg_edt_squared(const uint8_t *mask, int ndim, const int64_t *dims,
  * (Mann–Whitney U / (n_pos n_neg)). Fails when a class is missing. */
 hg_status hg_roc_auc(const float *score, const float *label, int64_t n, double *auc);
 
+/* The ROC curve at every distinct score (sklearn's roc_curve with drop_intermediate=False):
+ * point 0 is (0, 0) at threshold +inf, then one point per distinct score in decreasing order
+ * ("score >= threshold is positive"). fpr, tpr and threshold need n + 1 entries; *count
+ * receives the number of points. Its trapezoidal area equals hg_roc_auc. */
+hg_status hg_roc_curve(const float *score, const float *label, int64_t n, double *fpr,
+                       double *tpr, double *threshold, int64_t *count);
+
 typedef struct hg_operating_point {
     int64_t tp, fp, tn, fn;
     double sensitivity; /* tp / (tp + fn); NaN without positives */

@@ -80,6 +80,53 @@ hg_status hg_roc_auc(const float *score, const float *label, int64_t n, double *
     return HG_OK;
 }
 
+static int cmp_scored_desc(const void *a, const void *b) { return cmp_scored(b, a); }
+
+hg_status hg_roc_curve(const float *score, const float *label, int64_t n, double *fpr,
+                       double *tpr, double *threshold, int64_t *count)
+{
+    hg_status st = check_binary("roc_curve", score, label, n);
+    if (st)
+        return st;
+    if (!fpr || !tpr || !threshold || !count)
+        return hg_error(HG_ERR_INVALID, "roc_curve: NULL output array");
+    scored *s = hg_malloc(sizeof(scored) * (size_t)n);
+    if (!s)
+        return HG_ERR_NOMEM;
+    int64_t npos = 0;
+    for (int64_t i = 0; i < n; i++) {
+        s[i].score = score[i];
+        s[i].positive = label[i] == 1.0f;
+        npos += s[i].positive;
+    }
+    int64_t nneg = n - npos;
+    if (npos == 0 || nneg == 0) {
+        hg_free(s);
+        return hg_error(HG_ERR_INVALID, "roc_curve: labels of %lld samples are all one class",
+                        (long long)n);
+    }
+    qsort(s, (size_t)n, sizeof *s, cmp_scored_desc);
+    int64_t k = 0, tp = 0, fp = 0;
+    fpr[0] = tpr[0] = 0.0;
+    threshold[0] = INFINITY;
+    for (int64_t i = 0; i < n;) {
+        int64_t j = i;
+        while (j < n && s[j].score == s[i].score) { /* a tie moves the curve diagonally */
+            tp += s[j].positive;
+            fp += !s[j].positive;
+            j++;
+        }
+        k++;
+        fpr[k] = (double)fp / (double)nneg;
+        tpr[k] = (double)tp / (double)npos;
+        threshold[k] = s[i].score;
+        i = j;
+    }
+    *count = k + 1;
+    hg_free(s);
+    return HG_OK;
+}
+
 hg_status hg_operating_point_at(const float *score, const float *label, int64_t n,
                                 double threshold, hg_operating_point *out)
 {

@@ -208,6 +208,26 @@ static void test_diagnosis(const hg_params *fx)
     CHECK_NEAR(o.sensitivity, op[0] / (op[0] + op[3]), 1e-15);
     CHECK_NEAR(o.specificity, op[2] / (op[2] + op[1]), 1e-15);
 
+    /* the ROC curve's trapezoidal area is the AUC (ties: diagonal segments) */
+    int64_t n = sc->numel, np;
+    size_t bytes = sizeof(double) * (size_t)(n + 1);
+    double *fpr = malloc(bytes), *tpr = malloc(bytes), *thr = malloc(bytes);
+    CHECK_OK(hg_roc_curve(sc->data, lb->data, n, fpr, tpr, thr, &np));
+    double area = 0;
+    for (int64_t i = 1; i < np; i++)
+        area += (fpr[i] - fpr[i - 1]) * 0.5 * (tpr[i] + tpr[i - 1]);
+    CHECK_NEAR(area, e, 1e-12);
+    CHECK(fpr[np - 1] == 1.0 && tpr[np - 1] == 1.0 && isinf(thr[0]));
+    /* sklearn roc_curve([0,0,1,1], [0.1,0.4,0.35,0.8], drop_intermediate=False) */
+    CHECK_OK(hg_roc_curve((float[]){0.1f, 0.4f, 0.35f, 0.8f}, (float[]){0, 0, 1, 1}, 4, fpr, tpr,
+                          thr, &np));
+    double ef[5] = {0, 0, 0.5, 0.5, 1}, et[5] = {0, 0.5, 0.5, 1, 1};
+    CHECK(np == 5);
+    for (int i = 0; i < 5 && np == 5; i++)
+        CHECK(fpr[i] == ef[i] && tpr[i] == et[i]);
+    CHECK(thr[1] == (double)0.8f && thr[4] == (double)0.1f);
+    free(fpr), free(tpr), free(thr);
+
     /* hand cases: sklearn's doc example, and a full tie */
     CHECK_OK(hg_roc_auc((float[]){0.1f, 0.4f, 0.35f, 0.8f}, (float[]){0, 0, 1, 1}, 4, &auc));
     CHECK(auc == 0.75);
