@@ -10,7 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-static cJSON *num_or_null(double v) { return isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull(); }
+/* JSON has no NaN/inf: an undefined mean or CI is null */
+static cJSON *num_or_null(double v)
+{
+    return isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull();
+}
 
 int hg_cli_eval_groups(const char *key, const char *const *group, int n, int nmetrics,
                        const char *const *names, const double *const *metrics, int32_t reps,
