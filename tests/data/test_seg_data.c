@@ -215,6 +215,38 @@ static void test_augment_exact(void)
     hg_ctx_free(ctx);
 }
 
+/* Every transform at once on a 3-D volume gives the same bytes with 1 and 2 threads. */
+static void test_augment_threads(void)
+{
+    hg_ctx *ctx = hg_ctx_new();
+    hg_shapes_opts o = {.ndim = 3, .size = {40, 40, 40}, .classes = 3, .objects = 3,
+                        .noise = 0.05f};
+    hg_tensor *x, *y;
+    CHECK_OK(hg_shapes_batch(&o, 2, 0, 1, NULL, &x, &y));
+    REQUIRE(x);
+    hg_tensor img = *x, lab = *y;
+    img.ndim = 4;
+    memmove(img.shape, x->shape + 1, 4 * sizeof(int64_t));
+    lab.ndim = 3;
+    memmove(lab.shape, y->shape + 1, 3 * sizeof(int64_t));
+    hg_tensor *i1 = hg_tensor_clone(NULL, &img), *l1 = hg_tensor_clone(NULL, &lab);
+    hg_augment_opts a = {.p_flip = 0.5f, .p_rot90 = 1, .p_scale = 1, .scale_min = 0.9f,
+                         .scale_max = 1.1f, .p_elastic = 1, .elastic_alpha = 1, .p_gamma = 1,
+                         .gamma_min = 0.8f, .gamma_max = 1.2f, .p_contrast = 1,
+                         .contrast_min = 0.9f, .contrast_max = 1.1f, .p_noise = 1,
+                         .noise_std = 0.1f, .p_bias = 1, .bias_strength = 0.2f, .p_blur = 1,
+                         .blur_sigma_max = 1.0f, .p_lowres = 1, .lowres_min = 0.6f};
+    int threads = hg_get_threads();
+    hg_set_threads(1);
+    CHECK_OK(hg_augment(&a, 3, hg_rng_new(12), i1, l1, ctx));
+    hg_set_threads(2);
+    CHECK_OK(hg_augment(&a, 3, hg_rng_new(12), &img, &lab, ctx));
+    hg_set_threads(threads);
+    CHECK(same(i1, &img) && same(l1, &lab));
+    hg_tensor_free(i1), hg_tensor_free(l1), hg_tensor_free(x), hg_tensor_free(y);
+    hg_ctx_free(ctx);
+}
+
 int main(void)
 {
     test_shapes();
@@ -222,5 +254,6 @@ int main(void)
     test_augment_consistency(2);
     test_augment_consistency(3);
     test_augment_exact();
+    test_augment_threads();
     return hg_test_finish("seg_data");
 }
