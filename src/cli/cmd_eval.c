@@ -1,5 +1,6 @@
 /* hinge eval: PSNR, SSIM and NMSE of images against a reference. */
 #include "cli.h"
+#include "cli_eval_groups.h"
 
 #include "hinge/image.h"
 #include "hinge/metrics.h"
@@ -26,14 +27,52 @@ static const char *usage =
     "                      middle slice for volumes; images in [min, max] of the reference,\n"
     "                      errors in [0, 20%% of the data range]\n"
     "  --csv               CSV with a header line on stdout\n"
+    "  --by KEY            also per group: the value of KEY in each image's JSON sidecar\n"
+    "                      (e.g. site): means with 95%% bootstrap CIs and the gap between\n"
+    "                      the best and worst group (non-finite values, e.g. the PSNR of an\n"
+    "                      identical image, are skipped and counted)\n"
+    "  --bootstrap N       bootstrap replicates for --by (default 2000)\n"
+    "  --seed S            bootstrap seed for --by (default 0)\n"
     "  --threads N         worker threads (default: all cores)\n";
 
 typedef struct result {
     const char *file;
     double psnr, ssim, nmse;
+    char group[64]; /* the --by sidecar value */
 } result;
 
-static int print_json(const char *ref, double range, const char *window, const result *r, int n)
+typedef struct group_opts {
+    const char *by;
+    int64_t reps;
+    int64_t seed;
+} group_opts;
+
+/* The per-group tables of --by (into json when not NULL). */
+static int groups(const group_opts *g, const result *r, int n, cJSON *json)
+{
+    const char **names = calloc((size_t)n, sizeof *names);
+    double *v = calloc((size_t)n * 3, sizeof *v);
+    if (!names || !v) {
+        free(names);
+        free(v);
+        fprintf(stderr, "hinge eval: out of memory\n");
+        return HG_EXIT_FAIL;
+    }
+    for (int i = 0; i < n; i++) {
+        names[i] = r[i].group;
+        v[i] = r[i].psnr, v[n + i] = r[i].ssim, v[2 * n + i] = r[i].nmse;
+    }
+    const char *metric[3] = {"psnr", "ssim", "nmse"};
+    const double *col[3] = {v, v + n, v + 2 * n};
+    int rc = hg_cli_eval_groups(g->by, names, n, 3, metric, col, (int32_t)g->reps,
+                                (uint64_t)g->seed, json);
+    free(names);
+    free(v);
+    return rc;
+}
+
+static int print_json(const char *ref, double range, const char *window, const result *r, int n,
+                      const group_opts *g)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "reference", ref);
@@ -54,6 +93,10 @@ static int print_json(const char *ref, double range, const char *window, const r
         cJSON_AddNumberToObject(e, "ssim", r[i].ssim);
         cJSON_AddNumberToObject(e, "nmse", r[i].nmse);
         cJSON_AddItemToArray(a, e);
+    }
+    if (g->by && groups(g, r, n, o) != HG_EXIT_OK) {
+        cJSON_Delete(o);
+        return HG_EXIT_FAIL;
     }
     char *text = cJSON_Print(o);
     cJSON_Delete(o);
@@ -99,7 +142,7 @@ static void print_table(const result *r, int n, bool csv)
 }
 
 static hg_status evaluate(const hg_image *ref, const char *file, double range,
-                          const hg_ssim_opts *so, result *r)
+                          const hg_ssim_opts *so, const char *by, result *r)
 {
     hg_image img;
     hg_image_init(&img);
@@ -108,7 +151,18 @@ static hg_status evaluate(const hg_image *ref, const char *file, double range,
         return s;
     hg_tensor_set_name(img.data, file);
     r->file = file;
-    if (!(s = hg_psnr(img.data, ref->data, range, &r->psnr)) &&
+    if (by) { /* the group: a string or a number in the sidecar */
+        const char *gs = hg_image_meta_string(&img, by);
+        double gv;
+        if (gs)
+            snprintf(r->group, sizeof r->group, "%s", gs);
+        else if (hg_image_meta_number(&img, by, &gv))
+            snprintf(r->group, sizeof r->group, "%g", gv);
+        else
+            s = hg_error(HG_ERR_INVALID, "%s: no '%s' (string or number) in its JSON sidecar, "
+                         "needed by --by", file, by);
+    }
+    if (!s && !(s = hg_psnr(img.data, ref->data, range, &r->psnr)) &&
         !(s = hg_ssim(img.data, ref->data, so, &r->ssim)))
         s = hg_nmse(img.data, ref->data, &r->nmse);
     hg_image_free(&img);
@@ -207,6 +261,7 @@ static int run_eval(int argc, char **argv)
     const char *ref_path = NULL, *window = "uniform", *png = NULL;
     bool json = false, csv = false;
     double range = 0;
+    group_opts gopt = {NULL, 2000, 0};
     const char **files = calloc((size_t)argc, sizeof *files);
     result *res = calloc((size_t)argc, sizeof *res);
     int nfiles = 0, rc = HG_EXIT_OK;
@@ -237,6 +292,22 @@ static int run_eval(int argc, char **argv)
                 goto done;
             }
             window = argv[++i];
+        } else if (!strcmp(argv[i], "--by")) {
+            if (i + 1 >= argc || !argv[i + 1][0]) {
+                rc = hg_cli_usage_error("eval", "--by needs a sidecar key");
+                goto done;
+            }
+            gopt.by = argv[++i];
+        } else if (!strcmp(argv[i], "--bootstrap")) {
+            if (i + 1 >= argc || !hg_cli_parse_int(argv[++i], 2, 1000000, &gopt.reps)) {
+                rc = hg_cli_usage_error("eval", "--bootstrap needs a number from 2 to 1000000");
+                goto done;
+            }
+        } else if (!strcmp(argv[i], "--seed")) {
+            if (i + 1 >= argc || !hg_cli_parse_int(argv[++i], 0, INT64_MAX, &gopt.seed)) {
+                rc = hg_cli_usage_error("eval", "--seed needs a number >= 0");
+                goto done;
+            }
         } else if (!strcmp(argv[i], "--json")) {
             json = true;
         } else if (!strcmp(argv[i], "--png")) {
@@ -261,9 +332,10 @@ static int run_eval(int argc, char **argv)
             files[nfiles++] = argv[i];
         }
     }
-    if (!ref_path || nfiles == 0 || (json && csv)) {
+    if (!ref_path || nfiles == 0 || (json && csv) || (csv && gopt.by)) {
         rc = hg_cli_usage_error("eval", !ref_path ? "--ref is required"
                                         : nfiles == 0 ? "no images to evaluate"
+                                        : csv && gopt.by ? "--by prints a table or --json, not --csv"
                                                       : "--json and --csv exclude each other");
         goto done;
     }
@@ -277,16 +349,19 @@ static int run_eval(int argc, char **argv)
     hg_ssim_opts so = {.window = strcmp(window, "gaussian") ? HG_SSIM_UNIFORM : HG_SSIM_GAUSSIAN,
                        .data_range = range};
     for (int i = 0; i < nfiles && rc == HG_EXIT_OK; i++)
-        if (evaluate(&ref, files[i], range, &so, &res[i]))
+        if (evaluate(&ref, files[i], range, &so, gopt.by, &res[i]))
             rc = hg_cli_fail("eval");
     if (rc == HG_EXIT_OK && png && write_figure(png, &ref, files, nfiles, range) != HG_OK)
         rc = hg_cli_fail("eval");
     hg_image_free(&ref);
     if (rc == HG_EXIT_OK) {
         if (json)
-            rc = print_json(ref_path, range, window, res, nfiles);
-        else
+            rc = print_json(ref_path, range, window, res, nfiles, &gopt);
+        else {
             print_table(res, nfiles, csv);
+            if (gopt.by)
+                rc = groups(&gopt, res, nfiles, NULL);
+        }
     }
 done:
     free(files);
