@@ -20,7 +20,7 @@ struct hg_ctx {
     int64_t tape_cap;
 };
 
-/* Scratch marks: everything hg_ctx_alloc'ed after m = hg_ctx_mark(ctx) is handed back by
+/* Scratch marks: everything hg_ctx_alloc'ed after m = hg_ctx_mark_get(ctx) is handed back by
  * hg_ctx_release(ctx, m), so an op's temporary buffers (im2col columns) do not pile up in the
  * arena until the next reset. Only for scratch that nobody uses after the op returns. */
 typedef struct hg_ctx_mark {
