@@ -24,6 +24,10 @@
 #ifndef HG_CONV_TILE_MIN_COLS
 #define HG_CONV_TILE_MIN_COLS 512
 #endif
+#define HG_CONV_TILE_THREADS 16
+/* The weight gradient sums units into this many partial buffers, each filled in unit order
+ * and added in slot order: a fixed summation order whatever the number of threads. */
+#define HG_CONV_WGRAD_SLOTS 8
 /* Below this many multiply-adds a convolution runs on one thread. */
 #define HG_CONV_PARALLEL_MACS ((int64_t)1 << 20)
 
@@ -35,8 +39,11 @@ static int64_t tile_cols(const hg_conv_plan *p)
     int64_t t = HG_CONV_TILE_BYTES / per_col;
     if (t < HG_CONV_TILE_MIN_COLS)
         t = HG_CONV_TILE_MIN_COLS;
-    int64_t cap = HG_CONV_TILE_MAX_BYTES / ((int64_t)omp_get_max_threads() * per_col);
-    if (t > cap) /* all threads' tiles together stay under the cap */
+    /* The tile size must not depend on the thread count: it groups the weight gradient's
+     * sums, and results are bit-identical for any thread count. The scratch of up to
+     * HG_CONV_TILE_THREADS threads together stays under the cap (more threads: more memory). */
+    int64_t cap = HG_CONV_TILE_MAX_BYTES / (HG_CONV_TILE_THREADS * per_col);
+    if (t > cap)
         t = cap;
     if (t < 1)
         t = 1;
@@ -307,12 +314,13 @@ hg_status hg_conv_weight_grad(hg_ctx *ctx, const hg_conv_plan *p, const float *b
     float *cols = tile_scratch(&sc, &wk, "weight-gradient", &st);
     if (st != HG_OK)
         return st;
-    /* Every thread accumulates into its own transposed copy, dw^T [kg, csg] per group: as
+    /* Partial sums per slot (not per thread), transposed, dw^T [kg, csg] per group: as
      * columns (x) dy^T, sgemm runs ~30% faster in this orientation than dy (x) columns^T
-     * (measured, OpenBLAS 0.3.21 on Zen 4). The copies are summed and transposed into dw at
-     * the end; the static schedule fixes the summation order for a given thread count. */
+     * (measured, OpenBLAS 0.3.21 on Zen 4). Slot s takes units s, s + S, s + 2S, ... in order;
+     * the slots are summed in order and transposed into dw at the end. */
     const int64_t wn = p->cs * p->kg;
-    float *priv = scratch_alloc(&sc, (size_t)(wk.nthreads * wn) * sizeof(float), true);
+    const int64_t slots = wk.units < HG_CONV_WGRAD_SLOTS ? wk.units : HG_CONV_WGRAD_SLOTS;
+    float *priv = scratch_alloc(&sc, (size_t)(slots * wn) * sizeof(float), true);
     if (!priv) {
         scratch_end(&sc);
         return hg_error_context(hg_error_status(), "conv: weight-gradient partial sums");
@@ -322,22 +330,24 @@ hg_status hg_conv_weight_grad(hg_ctx *ctx, const hg_conv_plan *p, const float *b
     {
         int tid = omp_get_thread_num();
         float *col = cols ? cols + tid * p->kg * wk.t : NULL;
-        float *dwt = priv + tid * wn;
-#pragma omp for schedule(static)
-        for (int64_t u = 0; u < wk.units; u++) {
-            unit r = unit_at(&wk, u);
-            int64_t lda;
-            const float *a = unit_columns(p, &r, big, col, &lda);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)p->kg, (int)p->csg,
-                        (int)(r.j1 - r.j0), 1.0f, a, (int)lda, small + r.small + r.j0,
-                        (int)p->g.out_vol, 1.0f, dwt + r.w, (int)p->csg);
+#pragma omp for schedule(dynamic)
+        for (int64_t slot = 0; slot < slots; slot++) {
+            float *dwt = priv + slot * wn;
+            for (int64_t u = slot; u < wk.units; u += slots) {
+                unit r = unit_at(&wk, u);
+                int64_t lda;
+                const float *a = unit_columns(p, &r, big, col, &lda);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)p->kg, (int)p->csg,
+                            (int)(r.j1 - r.j0), 1.0f, a, (int)lda, small + r.small + r.j0,
+                            (int)p->g.out_vol, 1.0f, dwt + r.w, (int)p->csg);
+            }
         }
-        /* dw[gr][co][k] += sum over threads of priv[t][gr][k][co] */
+        /* dw[gr][co][k] += sum over slots of priv[s][gr][k][co] */
 #pragma omp for schedule(static)
         for (int64_t row = 0; row < p->cs; row++) {
             int64_t gr = row / p->csg, co = row % p->csg;
             float *out = dw + row * p->kg;
-            for (int t = 0; t < wk.nthreads; t++) {
+            for (int64_t t = 0; t < slots; t++) {
                 const float *in = priv + t * wn + gr * p->csg * p->kg + co;
                 for (int64_t k = 0; k < p->kg; k++)
                     out[k] += in[k * p->csg];
