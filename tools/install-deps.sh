@@ -3,7 +3,7 @@
 # Usage: tools/install-deps.sh [--peers]   (--peers adds PyTorch, scikit-image etc. for tools/)
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libopenblas-dev libfftw3-dev libnifti2-dev libcjson-dev
-      zlib1g-dev libpng-dev dataset-fashion-mnist)
+      zlib1g-dev libpng-dev dataset-fashion-mnist openmpi-bin libopenmpi-dev)
 if [ "${1:-}" = "--peers" ]; then
   pkgs+=(python3-torch python3-numpy python3-skimage python3-nibabel python3-pydicom bart)
 fi
