@@ -85,7 +85,8 @@ typedef enum hg_study_outcome {
 /* Processes one study: read `input`, write `output` atomically (e.g. hg_nifti_write or
  * hg_atomic_open/commit). Return HG_OK, or an error with a message naming the problem. */
 typedef hg_status (*hg_study_fn)(void *user, const char *input, const char *output);
-/* Called on rank 0 as each study finishes (for progress/logging); may be NULL. */
+/* Called on rank 0 as each study finishes (for progress/logging); may be NULL. fn and
+ * report receive the same user pointer. */
 typedef void (*hg_study_report_fn)(void *user, int64_t index, const char *input,
                                    const char *output, hg_study_outcome outcome,
                                    const char *message, int rank);

@@ -335,6 +335,38 @@ static void test_cli_train(void)
     hg_params_free(&c);
 }
 
+/* hinge recon --list under mpirun: a corrupt study fails alone, the others match the
+ * single-study command byte for byte, and a restart skips what is done. */
+static void test_cli_recon_list(void)
+{
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s", hg_test_tmp("dist_recon"));
+    const char *bin = HINGE_BINARY;
+    CHECK(hg_test_run("rm -rf '%s' && mkdir -p '%s'", dir, dir) == 0);
+    CHECK(hg_test_run("%s phantom shepp-logan --size 32 -o %s/sl.nii.gz", bin, dir) == 0);
+    for (int i = 0; i < 3; i++)
+        CHECK(hg_test_run("%s simulate ct --angles %d --detectors 47 --det-spacing 1 "
+                          "%s/sl.nii.gz -o %s/s%d.nii.gz 2>/dev/null", bin, 30 + 10 * i, dir, dir,
+                          i) == 0);
+    CHECK(hg_test_run("head -c 100 %s/s0.nii.gz > %s/bad.nii.gz && printf '%s/s0.nii.gz\n"
+                      "%s/bad.nii.gz\n%s/s1.nii.gz\n%s/s2.nii.gz\n' > %s/list.txt", dir, dir,
+                      dir, dir, dir, dir, dir) == 0);
+    CHECK(hg_test_run("%s recon --method fbp %s/s1.nii.gz -o %s/ref1.nii.gz 2>/dev/null", bin,
+                      dir, dir) == 0);
+    CHECK(hg_test_run("%s 2 %s recon --method fbp --list %s/list.txt -o %s/out 2> %s/log1.txt",
+                      MPIRUN, bin, dir, dir, dir) != 0); /* one study failed */
+    CHECK(hg_test_run("grep -q '4 studies on 2 ranks: 3 done, 0 skipped (already done), 1 failed' "
+                      "%s/log1.txt && grep -q 'FAILED .*bad.nii.gz.*truncated' %s/log1.txt", dir,
+                      dir) == 0);
+    CHECK(hg_test_run("cmp -s %s/out/s1.nii.gz %s/ref1.nii.gz", dir, dir) == 0);
+    CHECK(hg_test_run("test -f %s/out/s0.nii.gz && test -f %s/out/s2.nii.gz && ! test -e "
+                      "%s/out/bad.nii.gz", dir, dir, dir) == 0);
+    CHECK(hg_test_run("%s 2 %s recon --method fbp --list %s/list.txt -o %s/out 2> %s/log2.txt",
+                      MPIRUN, bin, dir, dir, dir) != 0);
+    CHECK(hg_test_run("grep -q '0 done, 3 skipped (already done), 1 failed' %s/log2.txt",
+                      dir) == 0);
+}
+
 static const char *self_path(void)
 {
     static char buf[4096];
@@ -367,5 +399,6 @@ int main(void)
     }
     CHECK_MSG(hg_test_run("%s 2 %s", MPIRUN, self_path()) == 0, "the 2-rank run failed");
     test_cli_train();
+    test_cli_recon_list();
     return hg_test_finish("test_dist");
 }
