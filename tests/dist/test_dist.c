@@ -76,6 +76,80 @@ static double max_abs_diff(const hg_params *a, const hg_params *b)
     return d;
 }
 
+static float g_xs[64 * 6], g_ys[64 * 3];
+
+static hg_task mlp_problem(mlp_task *mt, hg_train_opts *o)
+{
+    hg_rng r = hg_rng_new(9);
+    for (int i = 0; i < 64 * 6; i++)
+        g_xs[i] = (float)hg_rng_uniform(&r) * 2 - 1;
+    for (int i = 0; i < 64 * 3; i++)
+        g_ys[i] = (float)hg_rng_uniform(&r);
+    *mt = (mlp_task){g_xs, g_ys, 64, 8, 6, 3};
+    hg_train_opts_defaults(o);
+    o->lr = 1e-2;
+    o->seed = 5;
+    hg_task task = {"mlp", "none", false, mlp_batch, mlp_loss, NULL, mt};
+    return task;
+}
+
+/* A checkpoint carries no rank count: 2 ranks -> resume alone, and 1 process -> resume on 2
+ * ranks, both match 10 uninterrupted one-process steps to float rounding. */
+static void test_resume_any_ranks(void)
+{
+    mlp_task mt;
+    hg_train_opts o;
+    hg_task task = mlp_problem(&mt, &o);
+    const char *ck2 = hg_test_tmp("dist_mlp_ck2.safetensors");
+    const char *ck1 = hg_test_tmp("dist_mlp_ck1.safetensors");
+    hg_model ref, a, b;
+    mlp_init(&ref, 6, 16, 3);
+    mlp_init(&a, 6, 16, 3);
+    mlp_init(&b, 6, 16, 3);
+    hg_dist_trainer *ta = hg_dist_trainer_new(&a.params, 0, 1), *tb = hg_dist_trainer_new(&b.params, 0, 1);
+    hg_train_dist da, db;
+    hg_dist_train_hooks(ta, &da);
+    hg_dist_train_hooks(tb, &db);
+    /* a: 5 steps on 2 ranks (rank 0 writes ck2) */
+    o.steps = 5;
+    o.checkpoint = ck2;
+    o.dist = &da;
+    CHECK_OK(hg_train(&a, &task, &o, NULL));
+    if (hg_dist_rank() == 0) {
+        /* b: 5 steps alone (ck1) */
+        o.dist = NULL;
+        o.checkpoint = ck1;
+        CHECK_OK(hg_train(&b, &task, &o, NULL));
+        /* ref: 10 steps alone; a: resume ck2 alone to 10 */
+        o.steps = 10;
+        o.checkpoint = NULL;
+        CHECK_OK(hg_train(&ref, &task, &o, NULL));
+        o.checkpoint = ck2;
+        o.resume = true;
+        CHECK_OK(hg_train(&a, &task, &o, NULL));
+        double d = max_abs_diff(&a.params, &ref.params);
+        fprintf(stderr, "MLP: 5 steps on 2 ranks + 5 resumed alone vs 10 alone: max |dw| %.3g\n", d);
+        CHECK_MSG(d <= 1e-5, "max |dw| %g", d);
+    }
+    hg_dist_barrier();
+    /* b: resume ck1 (written by one process) on 2 ranks to 10 */
+    o.steps = 10;
+    o.checkpoint = ck1;
+    o.resume = true;
+    o.dist = &db;
+    CHECK_OK(hg_train(&b, &task, &o, NULL));
+    if (hg_dist_rank() == 0) {
+        double d = max_abs_diff(&b.params, &ref.params);
+        fprintf(stderr, "MLP: 5 steps alone + 5 resumed on 2 ranks vs 10 alone: max |dw| %.3g\n", d);
+        CHECK_MSG(d <= 1e-5, "max |dw| %g", d);
+    }
+    hg_dist_trainer_free(ta);
+    hg_dist_trainer_free(tb);
+    mlp_free(&ref);
+    mlp_free(&a);
+    mlp_free(&b);
+}
+
 /* Data-parallel training of the MLP on every rank, and (rank 0) the same global batches in one
  * process: the weights must agree to float rounding. */
 static void test_equivalence(void)
@@ -382,6 +456,7 @@ int main(void)
         CHECK(hg_dist_world() == 2 && hg_dist_active());
         test_allreduce();
         test_equivalence();
+        test_resume_any_ranks();
         test_studies("dist_studies_mpi");
         char name[32];
         snprintf(name, sizeof name, "test_dist[rank %d]", hg_dist_rank());
