@@ -74,6 +74,19 @@ hg_dist_stats hg_dist_trainer_stats(const hg_dist_trainer *t);
  * must outlive the training. */
 void hg_dist_train_hooks(hg_dist_trainer *t, hg_train_dist *d);
 
+/* ---- synchronized batch norm ------------------------------------------------------------- */
+
+/* hg_batch_norm whose training-mode statistics are those of the global batch (all ranks);
+ * gamma/beta gradients are this rank's share (the trainer averages them). Collective in
+ * forward and backward. With one rank or in eval mode it is hg_batch_norm. */
+hg_tensor *hg_sync_batch_norm(hg_ctx *ctx, hg_tensor *x, hg_tensor *gamma, hg_tensor *beta,
+                              hg_tensor *running_mean, hg_tensor *running_var, float momentum,
+                              float eps);
+/* Process-wide switch read by the batch-norm layers of the models (hg_norm_layer_forward):
+ * on, they use hg_sync_batch_norm. Off by default. */
+void hg_dist_set_sync_batch_norm(bool on);
+bool hg_dist_sync_batch_norm(void);
+
 /* ---- distributed inference over a study list --------------------------------------------- */
 
 typedef enum hg_study_outcome {

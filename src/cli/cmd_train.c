@@ -42,7 +42,8 @@ static void usage(FILE *out)
             "  --threads N           threads (default: all cores)\n"
             "  --json                print the result as JSON on stdout\n"
             "  --check-every K       under mpirun: compare weight hashes every K steps (50)\n"
-            "  --bucket-mb M         under mpirun: gradient allreduce bucket size (4)\n\n"
+            "  --bucket-mb M         under mpirun: gradient allreduce bucket size (4)\n"
+            "  --sync-bn             under mpirun: batch norm with global-batch statistics\n\n"
             "Under mpirun -np N, each rank trains on 1/N of every global batch (--batch is the\n"
             "global batch and must be divisible by N); gradients are averaged, rank 0 writes\n"
             "checkpoints and the output, and --resume works with any rank count.\n"
@@ -55,7 +56,7 @@ typedef struct {
     hg_metadata model_config;
     const char *data_dir, *output, *config_file;
     int64_t batch, epochs, train_limit, val_limit, check_every, bucket_mb;
-    bool json, quiet, steps_given;
+    bool json, quiet, steps_given, sync_bn;
     int threads;
     hg_progress progress;
     char extra[160];
@@ -199,6 +200,12 @@ static int set_option(train_cli *c, const char *name, const char *value)
     if (strcmp(name, "data") == 0) { c->data_dir = keep(c, value); return HG_EXIT_OK; }
     if (strcmp(name, "checkpoint") == 0) { t->checkpoint = keep(c, value); return HG_EXIT_OK; }
     if (strcmp(name, "output") == 0) { c->output = keep(c, value); return HG_EXIT_OK; }
+    if (strcmp(name, "sync-bn") == 0) {
+        c->sync_bn = strcmp(value, "true") == 0 || strcmp(value, "1") == 0;
+        if (!c->sync_bn && strcmp(value, "false") != 0 && strcmp(value, "0") != 0)
+            return bad_value(name, value, "true or false");
+        return HG_EXIT_OK;
+    }
     if (strcmp(name, "resume") == 0 || strcmp(name, "json") == 0 || strcmp(name, "quiet") == 0) {
         bool on = strcmp(value, "true") == 0 || strcmp(value, "1") == 0;
         if (!on && strcmp(value, "false") != 0 && strcmp(value, "0") != 0)
@@ -277,7 +284,8 @@ static int run_train(int argc, char **argv)
         {"eval-every", required_argument, 0, 1}, {"train-limit", required_argument, 0, 1},
         {"val-limit", required_argument, 0, 1},  {"seed", required_argument, 0, 1},
         {"threads", required_argument, 0, 1},    {"check-every", required_argument, 0, 1},
-        {"bucket-mb", required_argument, 0, 1},  {0, 0, 0, 0}};
+        {"bucket-mb", required_argument, 0, 1},  {"sync-bn", no_argument, 0, 'S'},
+        {0, 0, 0, 0}};
     /* First pass: --config, so that command-line options override the file. */
     optind = 1;
     int opt, idx;
@@ -295,6 +303,7 @@ static int run_train(int argc, char **argv)
         case 'r': c.train.resume = true; break;
         case 'j': c.json = true; break;
         case 'q': c.quiet = true; break;
+        case 'S': c.sync_bn = true; break;
         case 'c': break;
         case 1: rc = set_option(&c, longopts[idx].name, optarg); break;
         default: return hg_cli_usage_error("train", "invalid option");
@@ -363,6 +372,7 @@ static int run_train(int argc, char **argv)
             goto done;
         }
         hg_dist_train_hooks(dt, &dist);
+        hg_dist_set_sync_batch_norm(c.sync_bn);
         c.train.dist = &dist;
         if (hg_dist_rank() != 0)
             c.quiet = true;

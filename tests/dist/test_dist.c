@@ -242,6 +242,57 @@ static void test_allreduce(void)
     hg_params_free(&p);
 }
 
+/* Sync batch norm on row shards of a global batch = batch norm of the whole batch: outputs,
+ * input gradients (rows) and the sum over ranks of the gamma/beta gradients. */
+static void test_sync_batch_norm(void)
+{
+    enum { N = 6, C = 3, S = 5 };
+    int r = hg_dist_rank(), w = hg_dist_world(), rows = N / w;
+    /* two contexts: one tape each (a backward walks its whole tape) */
+    hg_ctx *ctx = hg_ctx_new(), *ctx2 = hg_ctx_new();
+    hg_tensor *xg = hg_new(ctx, N, C, S), *wg = hg_new(ctx, N, C, S);
+    hg_test_fill(xg, 21, -2.0f, 3.0f);
+    hg_test_fill(wg, 22, -1.0f, 1.0f);
+    hg_tensor *gamma = hg_new(NULL, C), *beta = hg_new(NULL, C);
+    hg_test_fill(gamma, 23, 0.5f, 1.5f);
+    hg_test_fill(beta, 24, -0.5f, 0.5f);
+    gamma->requires_grad = beta->requires_grad = true;
+    hg_tensor *rm1 = hg_new(ctx, C), *rv1 = hg_new(ctx, C), *rm2 = hg_new(ctx, C), *rv2 = hg_new(ctx, C);
+    hg_tensor_fill(rv1, 1.0f);
+    hg_tensor_fill(rv2, 1.0f);
+    /* reference: the whole batch, one process */
+    xg->requires_grad = true;
+    hg_tensor *yg = hg_batch_norm(ctx, xg, gamma, beta, rm1, rv1, 0.1f, 1e-5f);
+    CHECK_OK(hg_backward(ctx, hg_sum(ctx, hg_mul(ctx, yg, wg))));
+    float ref_gg[C], ref_gb[C];
+    memcpy(ref_gg, gamma->grad, sizeof ref_gg);
+    memcpy(ref_gb, beta->grad, sizeof ref_gb);
+    memset(gamma->grad, 0, C * sizeof(float));
+    memset(beta->grad, 0, C * sizeof(float));
+    /* this rank's rows */
+    int64_t per = (int64_t)rows * C * S;
+    hg_tensor *xs = hg_new(ctx2, rows, C, S), *ws = hg_new(ctx2, rows, C, S);
+    memcpy(xs->data, xg->data + r * per, (size_t)per * sizeof(float));
+    memcpy(ws->data, wg->data + r * per, (size_t)per * sizeof(float));
+    xs->requires_grad = true;
+    hg_tensor *ys = hg_sync_batch_norm(ctx2, xs, gamma, beta, rm2, rv2, 0.1f, 1e-5f);
+    CHECK(ys != NULL);
+    CHECK_OK(hg_backward(ctx2, hg_sum(ctx2, hg_mul(ctx2, ys, ws))));
+    CHECK(hg_test_rel_err(ys->data, yg->data + r * per, per) <= 1e-5);
+    CHECK(hg_test_rel_err(xs->grad, xg->grad + r * per, per) <= 1e-5);
+    CHECK(hg_test_rel_err(rm2->data, rm1->data, C) <= 1e-6 && hg_test_rel_err(rv2->data, rv1->data, C) <= 1e-6);
+    double e = 0;
+    for (int ch = 0; ch < C; ch++) {
+        e = fmax(e, fabs(hg_dist_allreduce_double(gamma->grad[ch], false) - ref_gg[ch]));
+        e = fmax(e, fabs(hg_dist_allreduce_double(beta->grad[ch], false) - ref_gb[ch]));
+    }
+    CHECK_MSG(e <= 1e-4, "gamma/beta gradient sums: err %g", e);
+    hg_tensor_free(gamma);
+    hg_tensor_free(beta);
+    hg_ctx_free(ctx2);
+    hg_ctx_free(ctx);
+}
+
 /* ---- study lists -------------------------------------------------------------------------- */
 
 /* A study is a small text file "value N"; the output is "2N". "corrupt" files fail. */
@@ -387,6 +438,9 @@ static void test_cli_train(void)
     CHECK(hg_test_run("%s 2 %s train %s -o %s --checkpoint %s > /dev/null", MPIRUN, HINGE_BINARY,
                       args, two, ck) == 0);
     hg_params a, b, c;
+    hg_params_init(&a);
+    hg_params_init(&b);
+    hg_params_init(&c);
     if (load(one, &a) && load(two, &b)) {
         /* The CNN normalizes with batch statistics, which the shards see separately: the
          * runs agree only approximately (measured and printed; exact equivalence is checked
@@ -396,6 +450,19 @@ static void test_cli_train(void)
         CHECK_MSG(d > 0 && d < 0.05, "max |dw| %g", d);
     } else
         CHECK(!"outputs of hinge train missing");
+    /* synchronized batch norm: the global-batch statistics make it the one-process run */
+    const char *sync = hg_test_tmp("dist_sync.safetensors");
+    CHECK(hg_test_run("%s 2 %s train %s --sync-bn -o %s > /dev/null", MPIRUN, HINGE_BINARY, args,
+                      sync) == 0);
+    hg_params sb;
+    if (load(sync, &sb) && a.count > 0) {
+        double d = max_abs_diff(&a, &sb);
+        fprintf(stderr, "CNN with --sync-bn, 6 steps: 2 ranks vs 1 process: max |dw| %.3g "
+                        "(parameters and running statistics)\n", d);
+        CHECK_MSG(d <= 1e-5, "max |dw| %g", d);
+    } else
+        CHECK(!"output of hinge train --sync-bn missing");
+    hg_params_free(&sb);
     /* resume a 2-rank checkpoint with 1 rank (and 4 more steps): same as 2 ranks continuing */
     CHECK(hg_test_run("%s train %s --steps 10 --checkpoint %s --resume -o %s > /dev/null",
                       HINGE_BINARY, args, ck, res) == 0);
@@ -457,6 +524,7 @@ int main(void)
         test_allreduce();
         test_equivalence();
         test_resume_any_ranks();
+        test_sync_batch_norm();
         test_studies("dist_studies_mpi");
         char name[32];
         snprintf(name, sizeof name, "test_dist[rank %d]", hg_dist_rank());
@@ -466,6 +534,7 @@ int main(void)
     CHECK(hg_dist_rank() == 0 && hg_dist_world() == 1 && !hg_dist_active());
     test_paths();
     test_allreduce();
+    test_sync_batch_norm(); /* one rank: plain batch norm */
     test_studies("dist_studies_one");
     if (!hg_dist_compiled() || system("command -v mpirun > /dev/null 2>&1") != 0) {
         fprintf(stderr, "test_dist: SKIP the 2-rank part (%s)\n",
