@@ -9,6 +9,7 @@
 #include "hinge/mri.h"
 
 #include <cJSON.h>
+#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdlib.h>
@@ -271,15 +272,30 @@ static int recon_one(const recon_opts *o, const char *input)
     return rc;
 }
 
-/* One study of --list: the options of the command line, this study's output. */
+/* One study of --list: the options of the command line, this study's output. The image and
+ * its sidecar are written under a ".partial" name and renamed sidecar first, image last: the
+ * image's existence (what a restart checks) then implies its sidecar is complete. */
 static hg_status recon_study(void *user, const char *input, const char *output)
 {
     recon_opts o = *(const recon_opts *)user;
-    o.out = output;
-    if (recon_one(&o, input) == HG_EXIT_OK)
-        return HG_OK;
-    return hg_error_status() ? hg_error_status()
-                             : hg_error(HG_ERR_INVALID, "recon of %s failed", input);
+    size_t len = strlen(output), ext = strlen(".nii.gz");
+    if (len <= ext || strcmp(output + len - ext, ".nii.gz") != 0)
+        return hg_error(HG_ERR_INVALID, "recon --list: output %s is not .nii.gz", output);
+    char partial[4200];
+    snprintf(partial, sizeof partial, "%.*s.partial.nii.gz", (int)(len - ext), output);
+    o.out = partial;
+    if (recon_one(&o, input) != HG_EXIT_OK)
+        return hg_error_status() ? hg_error_status()
+                                 : hg_error(HG_ERR_INVALID, "recon of %s failed", input);
+    char *pj = hg_sidecar_path(partial), *fj = hg_sidecar_path(output);
+    hg_status s = pj && fj ? HG_OK : hg_error_status();
+    if (s == HG_OK && rename(pj, fj) != 0 && errno != ENOENT)
+        s = hg_error(HG_ERR_IO, "%s: cannot rename to %s: %s", pj, fj, strerror(errno));
+    if (s == HG_OK && rename(partial, output) != 0)
+        s = hg_error(HG_ERR_IO, "%s: cannot rename to %s: %s", partial, output, strerror(errno));
+    free(pj);
+    free(fj);
+    return s;
 }
 
 static int run_recon(int argc, char **argv)

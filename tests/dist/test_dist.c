@@ -502,6 +502,8 @@ static void test_cli_recon_list(void)
     CHECK(hg_test_run("cmp -s %s/out/s1.nii.gz %s/ref1.nii.gz", dir, dir) == 0);
     CHECK(hg_test_run("test -f %s/out/s0.nii.gz && test -f %s/out/s2.nii.gz && ! test -e "
                       "%s/out/bad.nii.gz", dir, dir, dir) == 0);
+    /* sidecars are in place and no partial file is left behind */
+    CHECK(hg_test_run("test -f %s/out/s1.json && ! ls %s/out/*partial* 2>/dev/null", dir, dir) == 0);
     CHECK(hg_test_run("%s 2 %s recon --method fbp --list %s/list.txt -o %s/out 2> %s/log2.txt",
                       MPIRUN, bin, dir, dir, dir) != 0);
     CHECK(hg_test_run("grep -q '0 done, 3 skipped (already done), 1 failed' %s/log2.txt",
