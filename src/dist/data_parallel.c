@@ -92,6 +92,7 @@ void hg_dist_trainer_free(hg_dist_trainer *t)
 
 hg_dist_stats hg_dist_trainer_stats(const hg_dist_trainer *t) { return t->stats; }
 
+#ifdef HINGE_HAVE_MPI
 /* Copies the virtual range [lo, hi) between the gradients and the buffer (pack: grad ->
  * buffer; else buffer * scale -> grad). `*k` is the first parameter that may overlap. */
 static void copy_range(hg_dist_trainer *t, int64_t lo, int64_t hi, bool pack, float scale,
@@ -111,6 +112,7 @@ static void copy_range(hg_dist_trainer *t, int64_t lo, int64_t hi, bool pack, fl
                 g[i] = buf[i] * scale;
     }
 }
+#endif
 
 hg_status hg_dist_allreduce_grads(hg_dist_trainer *t)
 {

@@ -22,6 +22,7 @@ bool hg_dist_compiled(void)
 #endif
 }
 
+#ifdef HINGE_HAVE_MPI
 /* True when an MPI launcher started this process: Open MPI's mpirun sets OMPI_COMM_WORLD_SIZE,
  * PMIx launchers PMIX_RANK, Hydra (MPICH) and Slurm's PMI PMI_RANK. */
 static bool launched_by_mpi(void)
@@ -29,7 +30,6 @@ static bool launched_by_mpi(void)
     return getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMIX_RANK") || getenv("PMI_RANK");
 }
 
-#ifdef HINGE_HAVE_MPI
 static void finalize_at_exit(void)
 {
     int finalized = 0;
