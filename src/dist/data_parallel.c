@@ -141,6 +141,10 @@ hg_status hg_dist_allreduce_grads(hg_dist_trainer *t)
             break;
         }
         started++;
+        /* Open MPI progresses non-blocking collectives only inside MPI calls: poke it so the
+         * earlier buckets advance while the next one is packed. */
+        int flag = 0;
+        MPI_Testall(started, t->requests, &flag, MPI_STATUSES_IGNORE);
     }
     int rc = MPI_Waitall(started, t->requests, MPI_STATUSES_IGNORE);
     if (s == HG_OK && rc != MPI_SUCCESS)
