@@ -39,6 +39,20 @@ typedef struct hg_train_event {
     bool checkpointed;
 } hg_train_event;
 
+/* Data-parallel hooks (see hinge/dist.h, hg_dist_train_hooks). With world > 1 each rank
+ * trains on rows [rank*B/world, (rank+1)*B/world) of the global batch of B rows (B must be
+ * divisible by world), the stochastic layers get a per-rank stream, and only rank 0 writes
+ * checkpoints. */
+typedef struct hg_train_dist {
+    int rank, world;
+    /* After backward, before clipping: average the gradients; may replace *loss by the
+     * mean over ranks. */
+    hg_status (*after_backward)(void *user, hg_params *p, int64_t step, double *loss);
+    /* After the optimizer step; steps_done counts the steps taken (e.g. weight checks). */
+    hg_status (*after_step)(void *user, hg_params *p, int64_t steps_done);
+    void *user;
+} hg_train_dist;
+
 typedef struct hg_train_opts {
     int64_t steps;             /* total optimizer steps */
     hg_optim_kind optimizer;   /* adam (default) */
@@ -55,6 +69,7 @@ typedef struct hg_train_opts {
     int64_t eval_every;        /* steps (0: only at the end) */
     void (*on_event)(const hg_train_event *e, void *user);
     void *user;
+    const hg_train_dist *dist; /* NULL: one process */
 } hg_train_opts;
 
 typedef struct hg_train_result {

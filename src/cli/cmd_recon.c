@@ -2,12 +2,14 @@
  * read from the input: a sidecar with a CT geometry (hinge simulate ct), or complex multi-coil
  * k-space [coils, H, W]. */
 #include "cli.h"
+#include "cli_dist.h"
 
 #include "hinge/ct.h"
 #include "hinge/ct_sidecar.h"
 #include "hinge/mri.h"
 
 #include <cJSON.h>
+#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdlib.h>
@@ -35,7 +37,11 @@ static void usage(FILE *out)
             "  --nonneg       constrain the image to be >= 0 (sirt, tv)\n"
             "  --sens PATH    coil maps (complex NIfTI); default: ESPIRiT from the k-space centre\n"
             "  --complex      keep the complex MRI image (default: magnitude)\n"
-            "  --threads N, -o PATH\n");
+            "  --threads N, -o PATH\n"
+            "  --list FILE    many studies (one input path per line): -o is then a folder,\n"
+            "                 outputs <name>.nii.gz; finished outputs are skipped on restart,\n"
+            "                 a failing study does not stop the others. Under mpirun -np N,\n"
+            "                 rank 0 hands out the studies to the other ranks.\n");
 }
 
 typedef struct {
@@ -255,16 +261,55 @@ done:
     return rc;
 }
 
+static int recon_one(const recon_opts *o, const char *input)
+{
+    hg_image in;
+    if (hg_cli_read_image("recon", input, &in) != HG_EXIT_OK)
+        return HG_EXIT_FAIL;
+    bool ct = in.sidecar && cJSON_GetObjectItemCaseSensitive(in.sidecar, "CTGeometry");
+    int rc = ct ? recon_ct(o, &in) : recon_mri(o, &in);
+    hg_image_free(&in);
+    return rc;
+}
+
+/* One study of --list: the options of the command line, this study's output. The image and
+ * its sidecar are written under a ".partial" name and renamed sidecar first, image last: the
+ * image's existence (what a restart checks) then implies its sidecar is complete. */
+static hg_status recon_study(void *user, const char *input, const char *output)
+{
+    recon_opts o = *(const recon_opts *)user;
+    size_t len = strlen(output), ext = strlen(".nii.gz");
+    if (len <= ext || strcmp(output + len - ext, ".nii.gz") != 0)
+        return hg_error(HG_ERR_INVALID, "recon --list: output %s is not .nii.gz", output);
+    char partial[4200];
+    snprintf(partial, sizeof partial, "%.*s.partial.nii.gz", (int)(len - ext), output);
+    o.out = partial;
+    if (recon_one(&o, input) != HG_EXIT_OK)
+        return hg_error_status() ? hg_error_status()
+                                 : hg_error(HG_ERR_INVALID, "recon of %s failed", input);
+    char *pj = hg_sidecar_path(partial), *fj = hg_sidecar_path(output);
+    hg_status s = pj && fj ? HG_OK : hg_error_status();
+    if (s == HG_OK && rename(pj, fj) != 0 && errno != ENOENT)
+        s = hg_error(HG_ERR_IO, "%s: cannot rename to %s: %s", pj, fj, strerror(errno));
+    if (s == HG_OK && rename(partial, output) != 0)
+        s = hg_error(HG_ERR_IO, "%s: cannot rename to %s: %s", partial, output, strerror(errno));
+    free(pj);
+    free(fj);
+    return s;
+}
+
 static int run_recon(int argc, char **argv)
 {
     recon_opts o = {.filter = "ramp", .cutoff = 1.0};
+    const char *list = NULL;
     static const struct option lo[] = {
         {"help", no_argument, 0, 'h'},          {"output", required_argument, 0, 'o'},
         {"method", required_argument, 0, 'm'},  {"filter", required_argument, 0, 'f'},
         {"cutoff", required_argument, 0, 'c'},  {"iters", required_argument, 0, 'i'},
         {"lambda", required_argument, 0, 'l'},  {"nonneg", no_argument, 0, 'n'},
         {"sens", required_argument, 0, 's'},    {"complex", no_argument, 0, 'C'},
-        {"threads", required_argument, 0, 't'}, {0, 0, 0, 0}};
+        {"threads", required_argument, 0, 't'}, {"list", required_argument, 0, 'L'},
+        {0, 0, 0, 0}};
     int opt;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "ho:", lo, NULL)) != -1) {
@@ -281,13 +326,15 @@ static int run_recon(int argc, char **argv)
         case 's': o.sens = optarg; break;
         case 'C': o.complex_out = true; break;
         case 't': ok = hg_cli_parse_int(optarg, 0, 1024, &o.threads); break;
+        case 'L': list = optarg; break;
         default: return hg_cli_usage_error("recon", "invalid option");
         }
         if (!ok)
             return hg_cli_usage_error("recon", "invalid value '%s'", optarg);
     }
-    if (optind != argc - 1)
-        return hg_cli_usage_error("recon", "expected one input file");
+    if (optind != argc - (list ? 0 : 1))
+        return hg_cli_usage_error("recon", list ? "--list takes the inputs from the list, "
+                                  "not the command line" : "expected one input file");
     if (!o.method)
         return hg_cli_usage_error("recon", "missing --method");
     if (!o.out)
@@ -299,13 +346,9 @@ static int run_recon(int argc, char **argv)
     if (!o.lambda_set)
         o.lambda = strcmp(o.method, "tv") == 0 || strcmp(o.method, "l1-wavelet") == 0 ? 0.01 : 0;
     hg_set_threads((int)o.threads);
-    hg_image in;
-    if (hg_cli_read_image("recon", argv[optind], &in) != HG_EXIT_OK)
-        return HG_EXIT_FAIL;
-    bool ct = in.sidecar && cJSON_GetObjectItemCaseSensitive(in.sidecar, "CTGeometry");
-    int rc = ct ? recon_ct(&o, &in) : recon_mri(&o, &in);
-    hg_image_free(&in);
-    return rc;
+    if (list)
+        return hg_cli_run_list("recon", list, o.out, ".nii.gz", recon_study, &o);
+    return recon_one(&o, argv[optind]);
 }
 
 const hg_cli_command hg_cmd_recon = {"recon", "reconstruct CT or MRI data (fbp, tv, cg-sense, ...)",

@@ -1,6 +1,7 @@
 /* hinge train: train a model from the command line or a JSON config. */
 #include "cli.h"
 
+#include "hinge/dist.h"
 #include "hinge/train.h"
 
 #include <cJSON.h>
@@ -40,6 +41,12 @@ static void usage(FILE *out)
             "  --seed S              random seed (default 0)\n"
             "  --threads N           threads (default: all cores)\n"
             "  --json                print the result as JSON on stdout\n"
+            "  --check-every K       under mpirun: compare weight hashes every K steps (50)\n"
+            "  --bucket-mb M         under mpirun: gradient allreduce bucket size (4)\n"
+            "  --sync-bn             under mpirun: batch norm with global-batch statistics\n\n"
+            "Under mpirun -np N, each rank trains on 1/N of every global batch (--batch is the\n"
+            "global batch and must be divisible by N); gradients are averaged, rank 0 writes\n"
+            "checkpoints and the output, and --resume works with any rank count.\n"
             "  --quiet               no progress output\n",
             DEFAULT_FMNIST);
 }
@@ -48,8 +55,8 @@ typedef struct {
     hg_train_opts train;
     hg_metadata model_config;
     const char *data_dir, *output, *config_file;
-    int64_t batch, epochs, train_limit, val_limit;
-    bool json, quiet, steps_given;
+    int64_t batch, epochs, train_limit, val_limit, check_every, bucket_mb;
+    bool json, quiet, steps_given, sync_bn;
     int threads;
     hg_progress progress;
     char extra[160];
@@ -157,6 +164,8 @@ static int set_option(train_cli *c, const char *name, const char *value)
     INT_OPT("train-limit", 1, 1000000000, c->train_limit)
     INT_OPT("val-limit", 1, 1000000000, c->val_limit)
     INT_OPT("threads", 0, 1024, c->threads)
+    INT_OPT("check-every", 0, 1000000000, c->check_every)
+    INT_OPT("bucket-mb", 1, 4096, c->bucket_mb)
     FLOAT_OPT("lr", t->lr)
     FLOAT_OPT("weight-decay", t->weight_decay)
     FLOAT_OPT("clip", t->clip)
@@ -191,6 +200,12 @@ static int set_option(train_cli *c, const char *name, const char *value)
     if (strcmp(name, "data") == 0) { c->data_dir = keep(c, value); return HG_EXIT_OK; }
     if (strcmp(name, "checkpoint") == 0) { t->checkpoint = keep(c, value); return HG_EXIT_OK; }
     if (strcmp(name, "output") == 0) { c->output = keep(c, value); return HG_EXIT_OK; }
+    if (strcmp(name, "sync-bn") == 0) {
+        c->sync_bn = strcmp(value, "true") == 0 || strcmp(value, "1") == 0;
+        if (!c->sync_bn && strcmp(value, "false") != 0 && strcmp(value, "0") != 0)
+            return bad_value(name, value, "true or false");
+        return HG_EXIT_OK;
+    }
     if (strcmp(name, "resume") == 0 || strcmp(name, "json") == 0 || strcmp(name, "quiet") == 0) {
         bool on = strcmp(value, "true") == 0 || strcmp(value, "1") == 0;
         if (!on && strcmp(value, "false") != 0 && strcmp(value, "0") != 0)
@@ -268,7 +283,9 @@ static int run_train(int argc, char **argv)
         {"checkpoint-every", required_argument, 0, 1},
         {"eval-every", required_argument, 0, 1}, {"train-limit", required_argument, 0, 1},
         {"val-limit", required_argument, 0, 1},  {"seed", required_argument, 0, 1},
-        {"threads", required_argument, 0, 1},    {0, 0, 0, 0}};
+        {"threads", required_argument, 0, 1},    {"check-every", required_argument, 0, 1},
+        {"bucket-mb", required_argument, 0, 1},  {"sync-bn", no_argument, 0, 'S'},
+        {0, 0, 0, 0}};
     /* First pass: --config, so that command-line options override the file. */
     optind = 1;
     int opt, idx;
@@ -286,6 +303,7 @@ static int run_train(int argc, char **argv)
         case 'r': c.train.resume = true; break;
         case 'j': c.json = true; break;
         case 'q': c.quiet = true; break;
+        case 'S': c.sync_bn = true; break;
         case 'c': break;
         case 1: rc = set_option(&c, longopts[idx].name, optarg); break;
         default: return hg_cli_usage_error("train", "invalid option");
@@ -297,6 +315,8 @@ static int run_train(int argc, char **argv)
         return hg_cli_usage_error("train", "expected one architecture name (e.g. cnn)");
     const char *arch = argv[optind];
     hg_set_threads(c.threads);
+    if (hg_dist_init() != HG_OK)
+        return hg_cli_fail("train");
 
     const hg_model_arch *a = hg_model_arch_find(arch);
     if (a && strcmp(arch, "cnn") != 0)
@@ -326,6 +346,8 @@ static int run_train(int argc, char **argv)
         hg_metadata_set(&c.model_config, "size", buf);
     }
     int rc = HG_EXIT_OK;
+    hg_dist_trainer *dt = NULL;
+    hg_train_dist dist;
     hg_model *m = hg_model_create(arch, &c.model_config, c.train.seed);
     if (!m) {
         rc = hg_cli_fail("train");
@@ -336,10 +358,34 @@ static int run_train(int argc, char **argv)
         c.train.steps = c.epochs * (per_epoch > 0 ? per_epoch : 1);
     if (c.train.eval_every == 0)
         c.train.eval_every = per_epoch;
+    /* Data parallelism: identical initial weights are checked, not assumed. */
+    if (hg_dist_active()) {
+        if (c.batch % hg_dist_world() != 0) {
+            rc = hg_cli_usage_error("train", "--batch %lld is not divisible by the %d ranks",
+                                    (long long)c.batch, hg_dist_world());
+            goto done;
+        }
+        dt = hg_dist_trainer_new(&m->params, (size_t)(c.bucket_mb ? c.bucket_mb : 4) << 20,
+                                 c.check_every ? c.check_every : 50);
+        if (!dt || hg_dist_check_identical(&m->params, 0) != HG_OK) {
+            rc = hg_cli_fail("train");
+            goto done;
+        }
+        hg_dist_train_hooks(dt, &dist);
+        hg_dist_set_sync_batch_norm(c.sync_bn);
+        c.train.dist = &dist;
+        if (hg_dist_rank() != 0)
+            c.quiet = true;
+    }
     hg_classification_task ct = {&train, &val, c.batch};
     hg_task task = hg_classification_task_make(&ct);
     c.train.on_event = on_event;
     c.train.user = &c;
+    if (!c.quiet && dt)
+        fprintf(stderr, "hinge train: %d ranks, %lld-sample shards, %lld gradient bytes per "
+                        "step in %d buckets\n", hg_dist_world(), (long long)c.batch /
+                        hg_dist_world(), (long long)hg_dist_trainer_stats(dt).bytes_per_step,
+                (int)hg_dist_trainer_stats(dt).buckets);
     if (!c.quiet)
         fprintf(stderr, "hinge train: %s, %lld parameters, %lld training / %lld test images, %lld "
                         "steps of batch %lld, %d threads\n",
@@ -350,10 +396,16 @@ static int run_train(int argc, char **argv)
     hg_train_result r;
     hg_status s = hg_train(m, &task, &c.train, &r);
     hg_progress_end(&c.progress, c.extra);
+    if (s == HG_OK && dt)
+        s = hg_dist_check_identical(&m->params, r.steps_done);
     if (s != HG_OK) {
         rc = hg_cli_fail("train");
+        if (dt) /* the other ranks may be blocked in a collective */
+            hg_dist_abort(rc);
         goto done;
     }
+    if (dt && hg_dist_rank() != 0)
+        goto done; /* rank 0 writes the output and prints the result */
     if (c.output) {
         hg_metadata extra;
         hg_metadata_init(&extra);
@@ -368,15 +420,19 @@ static int run_train(int argc, char **argv)
             goto done;
         }
     }
+    hg_dist_stats ds = dt ? hg_dist_trainer_stats(dt) : (hg_dist_stats){0};
     if (c.json)
         printf("{\"arch\": \"%s\", \"steps\": %lld, \"final_loss\": %.6g, \"val_accuracy\": %.6g, "
-               "\"seconds\": %.3f, \"threads\": %d, \"seed\": %llu}\n",
+               "\"seconds\": %.3f, \"threads\": %d, \"seed\": %llu, \"ranks\": %d, "
+               "\"allreduce_bytes_per_step\": %lld, \"allreduce_seconds\": %.4f}\n",
                arch, (long long)r.steps_done, r.final_loss, r.metric, r.seconds,
-               hg_get_threads(), (unsigned long long)c.train.seed);
+               hg_get_threads(), (unsigned long long)c.train.seed, hg_dist_world(),
+               (long long)ds.bytes_per_step, ds.allreduce_seconds);
     else
         printf("steps %lld  final loss %.4f  test accuracy %.4f  time %.1f s\n",
                (long long)r.steps_done, r.final_loss, r.metric, r.seconds);
 done:
+    hg_dist_trainer_free(dt);
     hg_model_free(m);
     hg_labelled_images_free(&train);
     hg_labelled_images_free(&val);

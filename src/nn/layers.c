@@ -1,5 +1,6 @@
 /* Layer helpers: parameter registration with PyTorch's default initialization + forward. */
 #include "hinge/nn.h"
+#include "hinge/dist.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -96,6 +97,9 @@ hg_tensor *hg_norm_layer_forward(hg_ctx *ctx, const hg_norm_layer *l, hg_tensor 
 {
     switch (l->kind) {
     case HG_NORM_BATCH:
+        if (hg_dist_sync_batch_norm()) /* data parallelism: statistics of the global batch */
+            return hg_sync_batch_norm(ctx, x, l->gamma, l->beta, l->running_mean,
+                                      l->running_var, l->momentum, l->eps);
         return hg_batch_norm(ctx, x, l->gamma, l->beta, l->running_mean, l->running_var,
                              l->momentum, l->eps);
     case HG_NORM_INSTANCE: return hg_instance_norm(ctx, x, l->gamma, l->beta, l->eps);

@@ -47,6 +47,26 @@ static hg_status save_checkpoint(const hg_train_opts *o, hg_model *m, hg_optim *
     return hg_checkpoint_save(o->checkpoint, &m->params, opt, st, &m->config);
 }
 
+/* This rank's rows of a global batch tensor (a copy in ctx). */
+static hg_status shard_rows(hg_ctx *ctx, const hg_train_dist *d, hg_tensor **t)
+{
+    hg_tensor *g = *t;
+    if (!g || g->ndim < 1 || g->shape[0] % d->world != 0)
+        return hg_error(HG_ERR_INVALID, "train: a global batch of %lld rows cannot be split "
+                        "evenly over %d ranks", g && g->ndim ? (long long)g->shape[0] : 0LL,
+                        d->world);
+    int64_t shape[8];
+    memcpy(shape, g->shape, (size_t)g->ndim * sizeof *shape);
+    shape[0] /= d->world;
+    hg_tensor *s = hg_tensor_empty(ctx, g->dtype, g->ndim, shape);
+    if (!s)
+        return hg_error_status();
+    size_t bytes = (size_t)hg_tensor_nfloats(s) * sizeof(float);
+    memcpy(s->data, g->data + (size_t)hg_tensor_nfloats(s) * (size_t)d->rank, bytes);
+    *t = s;
+    return HG_OK;
+}
+
 hg_status hg_train(hg_model *m, const hg_task *task, const hg_train_opts *o,
                    hg_train_result *result)
 {
@@ -93,9 +113,16 @@ hg_status hg_train(hg_model *m, const hg_task *task, const hg_train_opts *o,
         hg_ctx_set_training(ctx, true);
         hg_ctx_set_grad(ctx, true);
         hg_rng data_rng = hg_rng_split(&base, 2 * (uint64_t)step);
-        hg_ctx_set_rng(ctx, hg_rng_split(&base, 2 * (uint64_t)step + 1));
+        hg_rng layer_rng = hg_rng_split(&base, 2 * (uint64_t)step + 1);
+        bool sharded = o->dist && o->dist->world > 1;
+        hg_ctx_set_rng(ctx, sharded ? hg_rng_split(&layer_rng, (uint64_t)o->dist->rank)
+                                    : layer_rng);
         hg_tensor *x = NULL, *y = NULL;
         s = task->batch(task->self, step, &data_rng, ctx, &x, &y);
+        if (s == HG_OK && sharded)
+            s = shard_rows(ctx, o->dist, &x);
+        if (s == HG_OK && sharded)
+            s = shard_rows(ctx, o->dist, &y);
         hg_tensor *loss = s == HG_OK ? task->loss(task->self, m, ctx, x, y) : NULL;
         if (!loss) {
             s = hg_error_context(hg_error_status() ? hg_error_status() : HG_ERR_INVALID,
@@ -112,6 +139,8 @@ hg_status hg_train(hg_model *m, const hg_task *task, const hg_train_opts *o,
         }
         hg_params_zero_grad(&m->params);
         s = hg_backward(ctx, loss);
+        if (s == HG_OK && o->dist && o->dist->after_backward)
+            s = o->dist->after_backward(o->dist->user, &m->params, step, &loss_value);
         if (s == HG_OK)
             s = o->clip > 0 ? hg_clip_grad_norm(&m->params, o->clip, 2.0, NULL)
                             : hg_grads_check_finite(&m->params);
@@ -124,6 +153,9 @@ hg_status hg_train(hg_model *m, const hg_task *task, const hg_train_opts *o,
             break;
         }
         state.step++;
+        if (o->dist && o->dist->after_step &&
+            (s = o->dist->after_step(o->dist->user, &m->params, state.step)) != HG_OK)
+            break;
         hg_train_event ev = {state.step, o->steps, loss_value, hg_optim_lr(opt), false, NAN,
                              false};
         bool last = state.step == o->steps;
@@ -132,7 +164,7 @@ hg_status hg_train(hg_model *m, const hg_task *task, const hg_train_opts *o,
             ev.evaluated = s == HG_OK;
             ev.metric = metric;
         }
-        if (s == HG_OK && o->checkpoint &&
+        if (s == HG_OK && o->checkpoint && (!o->dist || o->dist->rank == 0) &&
             ((o->checkpoint_every > 0 && state.step % o->checkpoint_every == 0) || last)) {
             s = save_checkpoint(o, m, opt, &state);
             ev.checkpointed = s == HG_OK;
