@@ -51,15 +51,18 @@ static void log_loss(const hg_train_event *e, void *user)
     l->n++;
 }
 
-/* Trains `steps` steps at 32x32, 16 angles, batch 4 and checks the loss falls well below its
- * start (mean of the last 5 steps < frac x the first) and validation PSNR is reported. */
-static void check_learns(const char *arch, bool small, int steps, double lr, double frac)
+/* Trains `steps` steps at 32x32, 16 angles, batch 4 and checks that the validation error
+ * (16 held-out phantoms; batch losses are too noisy with fresh phantoms every step) falls
+ * well below its start: a PSNR gain of at least min_gain dB (3 dB = MSE halved). */
+static void check_learns(const char *arch, bool small, int steps, double lr, double min_gain)
 {
     /* Narrower, shallower unrolled nets keep the test fast; full size is timed in benchmarks. */
     hg_model *m = small ? make2(arch) : make(arch, 32, 16, 47, NULL, NULL, 1);
     REQUIRE(m);
-    hg_recon_task t = {.batch = 4, .rel_noise = 0.05f, .val_count = 4, .val_seed = 99};
+    hg_recon_task t = {.batch = 4, .rel_noise = 0.05f, .val_count = 16, .val_seed = 99};
     CHECK_OK(hg_recon_task_init(&t, m));
+    double before = 0;
+    CHECK_OK(hg_recon_evaluate(m, t.val_sinos, t.val_images, &before, NULL));
     hg_task task = hg_recon_task_make(&t);
     hg_train_opts o;
     hg_train_opts_defaults(&o);
@@ -71,11 +74,11 @@ static void check_learns(const char *arch, bool small, int steps, double lr, dou
     double last = 0;
     for (int i = 0; i < 5; i++)
         last += l.last[i] / 5;
-    printf("%s: loss %.5f -> %.5f (last 5 mean) in %d steps, %.1f ms/step, val PSNR %.2f dB\n",
-           arch, l.first, last, steps, 1e3 * r.seconds / steps, r.metric);
-    CHECK_MSG(last < frac * l.first, "%s: loss %.5f -> %.5f, expected below %.2f x start", arch,
-              l.first, last, frac);
-    CHECK(isfinite(r.metric));
+    printf("%s: batch loss %.5f -> %.5f (last 5 mean) in %d steps, %.1f ms/step, val PSNR "
+           "%.2f -> %.2f dB\n",
+           arch, l.first, last, steps, 1e3 * r.seconds / steps, before, r.metric);
+    CHECK_MSG(r.metric > before + min_gain, "%s: validation PSNR %.2f -> %.2f dB, expected a "
+              "gain of at least %.1f dB", arch, before, r.metric, min_gain);
     hg_recon_task_free(&t);
     hg_model_free(m);
 }
@@ -306,8 +309,8 @@ int main(void)
     test_files();
     test_gradcheck();
     test_resume();
-    check_learns("lpd", true, 80, 3e-3, 0.6);
-    check_learns("lgd", true, 40, 1e-3, 0.5);
-    check_learns("fbpconvnet", false, 30, 1e-3, 0.3);
+    check_learns("lpd", true, 60, 3e-3, 3.0);
+    check_learns("lgd", true, 40, 1e-3, 3.0);
+    check_learns("fbpconvnet", false, 30, 1e-3, 1.0); /* starts from FBP, not from zero */
     return hg_test_finish("test_learned_ct");
 }
