@@ -33,6 +33,7 @@ static void usage(FILE *out)
             "  --schedule NAME       constant | cosine | step | poly (default cosine)\n"
             "  --warmup N            linear warm-up steps\n"
             "  --clip X              clip the global gradient norm at X\n"
+            "  --beta2 X             Adam's beta2 (default 0.999; LPD paper 0.99)\n"
             "  --set KEY=VALUE       model config (repeatable), e.g. --set features=32,64\n"
             "  --config FILE         JSON: {\"model\": {key: value}, option: value, ...}\n"
             "  --checkpoint PATH     checkpoint file (written atomically)\n"
@@ -58,6 +59,8 @@ typedef struct {
     int64_t batch, epochs, train_limit, val_limit, val_count;
     double noise;
     const char *metric_name; /* printed with validation results */
+    double t_last, step_time; /* training time of steps without evaluation, after the first */
+    int64_t timed_steps;
     bool json, quiet, steps_given, batch_given;
     int threads;
     hg_progress progress;
@@ -173,6 +176,7 @@ static int set_option(train_cli *c, const char *name, const char *value)
     FLOAT_OPT("lr", t->lr)
     FLOAT_OPT("weight-decay", t->weight_decay)
     FLOAT_OPT("clip", t->clip)
+    FLOAT_OPT("beta2", t->beta2)
     if (strcmp(name, "steps") == 0) {
         if (!hg_cli_parse_int(value, 1, 1000000000, &i))
             return bad_value(name, value, "a positive integer");
@@ -230,6 +234,12 @@ static int set_option(train_cli *c, const char *name, const char *value)
 static void on_event(const hg_train_event *e, void *user)
 {
     train_cli *c = user;
+    /* Per-step time without the first step (warm-up) and without evaluations/checkpoints,
+     * which run before the event of their step. */
+    double t = hg_cli_now();
+    if (c->t_last > 0 && !e->evaluated && !e->checkpointed)
+        c->step_time += t - c->t_last, c->timed_steps++;
+    c->t_last = t;
     if (e->evaluated)
         snprintf(c->extra, sizeof c->extra, "loss %.4f lr %.2e val %.4f", e->loss, e->lr,
                  e->metric);
@@ -270,6 +280,13 @@ static void free_cli(train_cli *c)
         free(c->owned[i]);
 }
 
+static double step_seconds(const train_cli *c, const hg_train_result *r)
+{
+    if (c->timed_steps > 0)
+        return c->step_time / (double)c->timed_steps;
+    return r->seconds / (double)(r->steps_done ? r->steps_done : 1);
+}
+
 /* Reconstruction: the ellipse task in the model's own geometry (include/hinge/learned.h). */
 static int train_recon(train_cli *c, const char *arch)
 {
@@ -308,7 +325,7 @@ static int train_recon(train_cli *c, const char *arch)
         hg_metadata_set(&extra, "train.steps", buf);
         snprintf(buf, sizeof buf, "%.4f", r.metric);
         hg_metadata_set(&extra, "train.val_psnr", buf);
-        snprintf(buf, sizeof buf, "%.3f", r.seconds / (double)(r.steps_done ? r.steps_done : 1));
+        snprintf(buf, sizeof buf, "%.3f", step_seconds(c, &r));
         hg_metadata_set(&extra, "train.seconds_per_step", buf);
         s = hg_model_save(m, c->output, &extra);
         hg_metadata_free(&extra);
@@ -320,8 +337,7 @@ static int train_recon(train_cli *c, const char *arch)
                "\"seconds\": %.3f, \"seconds_per_step\": %.4f, \"parameters\": %lld, "
                "\"threads\": %d, \"seed\": %llu}\n",
                arch, (long long)r.steps_done, r.final_loss, r.metric, r.seconds,
-               r.seconds / (double)(r.steps_done ? r.steps_done : 1),
-               (long long)hg_params_count_trainable(&m->params), hg_get_threads(),
+               step_seconds(c, &r), (long long)hg_params_count_trainable(&m->params), hg_get_threads(),
                (unsigned long long)c->train.seed);
     else
         printf("steps %lld  final loss %.6f  validation PSNR %.2f dB  time %.1f s\n",
@@ -359,7 +375,8 @@ static int run_train(int argc, char **argv)
         {"eval-every", required_argument, 0, 1}, {"train-limit", required_argument, 0, 1},
         {"val-limit", required_argument, 0, 1},  {"seed", required_argument, 0, 1},
         {"threads", required_argument, 0, 1},    {"val-count", required_argument, 0, 1},
-        {"noise", required_argument, 0, 1},      {0, 0, 0, 0}};
+        {"noise", required_argument, 0, 1},      {"beta2", required_argument, 0, 1},
+        {0, 0, 0, 0}};
     /* First pass: --config, so that command-line options override the file. */
     optind = 1;
     int opt, idx;
