@@ -191,10 +191,12 @@ static void test_geometry(void)
     CHECK_NULL_WITH(hg_model_forward(m, ctx, y3), "expected a real sinogram batch [N, 1, 30, 23]");
     hg_ctx_free(ctx);
 
-    hg_model *cnn = hg_model_create("cnn", NULL, 0);
-    CHECK_FAILS(hg_learned_geometry(cnn, &g60, &angles), HG_ERR_INVALID, "no CT geometry");
-    hg_model_free(cnn);
     free(angles);
+    hg_model *cnn = hg_model_create("cnn", NULL, 0);
+    float *none = NULL;
+    CHECK_FAILS(hg_learned_geometry(cnn, &g60, &none), HG_ERR_INVALID, "no CT geometry");
+    CHECK(none == NULL);
+    hg_model_free(cnn);
     hg_model_free(m);
 }
 
