@@ -14,6 +14,8 @@
 #include "hinge/ct.h"
 #include "hinge/ct_sidecar.h"
 #include "hinge/mri.h"
+#include "hinge/dicom.h"
+#include "hinge/onnx.h"
 #include "hinge/cfl.h"
 #include "hinge/nn.h"
 #include "hinge/data.h"

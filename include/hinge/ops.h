@@ -28,6 +28,10 @@ hg_tensor *hg_sqrt(hg_ctx *ctx, hg_tensor *x);
 hg_tensor *hg_abs(hg_ctx *ctx, hg_tensor *x);    /* |x|; modulus for complex (-> float) */
 hg_tensor *hg_square(hg_ctx *ctx, hg_tensor *x);
 hg_tensor *hg_copy(hg_ctx *ctx, hg_tensor *x);   /* tracked copy */
+/* x^p for a constant exponent (derivative p x^(p-1), 0 where undefined). */
+hg_tensor *hg_pow_scalar(hg_ctx *ctx, hg_tensor *x, float p);
+/* min(max(x, lo), hi); the gradient passes where lo <= x <= hi. */
+hg_tensor *hg_clamp(hg_ctx *ctx, hg_tensor *x, float lo, float hi);
 
 /* ---- reductions ------------------------------------------------------------------------ */
 hg_tensor *hg_sum(hg_ctx *ctx, hg_tensor *x);    /* all elements -> [1] */

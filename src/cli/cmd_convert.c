@@ -1,20 +1,30 @@
-/* hinge convert: between image formats (NIfTI-1/-2, .nii/.nii.gz for now). */
+/* hinge convert: between image formats (NIfTI-1/-2, .nii/.nii.gz; DICOM series -> NIfTI). */
 #include "cli.h"
 
+#include "hinge/dicom.h"
 #include "hinge/image.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static const char *usage =
     "usage: hinge convert [options] <in> <out>\n\n"
     "Converts between NIfTI-1 and NIfTI-2, .nii and .nii.gz (by the output name), keeping the\n"
     "geometry (qform/sform and codes, spacing, units) and the JSON sidecar. Float32 data comes\n"
-    "back bit-exact. The output is written atomically: on any error no file is created.\n\n"
+    "back bit-exact. The output is written atomically: on any error no file is created.\n"
+    "A DICOM input (a file, or a directory with one series, or --series UID) becomes a NIfTI\n"
+    "volume in RAS+ world coordinates (slices sorted along the normal, rescale applied) with a\n"
+    "JSON sidecar of key DICOM fields (Modality, UIDs, TransferSyntaxUID, RescaleSlope, ...).\n"
+    "With --seg-source, <in> is a label map (NIfTI, integer labels 0..255 on the grid of the\n"
+    "source series) and <out> a DICOM Segmentation (BINARY, label s = segment s) referencing\n"
+    "the source series, its study and frame of reference (for sending back to a PACS).\n\n"
     "options:\n"
     "  --datatype T  stored type: same (default: the input's type when it is float32/64, or an\n"
     "                integer type without scaling; float32 otherwise), float32, float64, uint8,\n"
     "                int8, int16, uint16, int32, uint32 (integer types need integral values)\n"
     "  --nifti2      write NIfTI-2 (default NIfTI-1)\n"
+    "  --series UID  the DICOM series to convert (or the --seg-source series)\n"
+    "  --seg-source DIR  write a DICOM SEG for this DICOM series (file or directory)\n"
     "  --threads N   worker threads (default: all cores)\n";
 
 static const struct {
@@ -39,7 +49,7 @@ static int32_t same_type(const hg_image *img)
 
 static int run_convert(int argc, char **argv)
 {
-    const char *in = NULL, *out = NULL, *dtype = "same";
+    const char *in = NULL, *out = NULL, *dtype = "same", *series = NULL, *seg_source = NULL;
     hg_nifti_write_opts o = {.version = 1};
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -47,6 +57,14 @@ static int run_convert(int argc, char **argv)
             return HG_EXIT_OK;
         } else if (!strcmp(argv[i], "--nifti2")) {
             o.version = 2;
+        } else if (!strcmp(argv[i], "--series")) {
+            if (i + 1 >= argc)
+                return hg_cli_usage_error("convert", "--series needs a SeriesInstanceUID");
+            series = argv[++i];
+        } else if (!strcmp(argv[i], "--seg-source")) {
+            if (i + 1 >= argc)
+                return hg_cli_usage_error("convert", "--seg-source needs a DICOM series");
+            seg_source = argv[++i];
         } else if (!strcmp(argv[i], "--datatype")) {
             if (i + 1 >= argc)
                 return hg_cli_usage_error("convert", "--datatype needs a type");
@@ -78,7 +96,24 @@ static int run_convert(int argc, char **argv)
         return hg_cli_usage_error("convert", "unknown --datatype '%s'", dtype);
     hg_image img;
     hg_image_init(&img);
-    if (hg_nifti_read(in, &img))
+    if (seg_source) {
+        hg_image src;
+        hg_image_init(&src);
+        if (hg_nifti_read(in, &img) || hg_dicom_read(seg_source, series, &src)) {
+            hg_image_free(&img);
+            return hg_cli_fail("convert");
+        }
+        hg_tensor_set_name(img.data, in);
+        /* The label map must be on the source grid: same shape (the affine is the source's). */
+        hg_status ws = hg_dicom_write_seg(out, img.data, &src, NULL);
+        hg_image_free(&img);
+        hg_image_free(&src);
+        return ws ? hg_cli_fail("convert") : HG_EXIT_OK;
+    }
+    char *sidecar = hg_sidecar_path(in); /* NULL: not a NIfTI name, so DICOM */
+    hg_status rs = sidecar ? hg_nifti_read(in, &img) : hg_dicom_read(in, series, &img);
+    free(sidecar);
+    if (rs)
         return hg_cli_fail("convert");
     hg_tensor_set_name(img.data, in);
     o.datatype = code ? code : same_type(&img);
@@ -87,5 +122,5 @@ static int run_convert(int argc, char **argv)
     return s ? hg_cli_fail("convert") : HG_EXIT_OK;
 }
 
-const hg_cli_command hg_cmd_convert = {"convert", "convert between image formats (NIfTI for now)",
+const hg_cli_command hg_cmd_convert = {"convert", "convert between image formats (NIfTI, DICOM -> NIfTI)",
                                        run_convert};

@@ -22,6 +22,9 @@ static const char *usage =
     "  --data-range R      data range for PSNR and SSIM (default: max of the reference)\n"
     "  --ssim-window W     uniform (default) or gaussian (sigma 1.5, 11 taps)\n"
     "  --json              one JSON object on stdout\n"
+    "  --png PATH          figure: reference | inputs (top), |input - reference| (bottom),\n"
+    "                      middle slice for volumes; images in [min, max] of the reference,\n"
+    "                      errors in [0, 20%% of the data range]\n"
     "  --csv               CSV with a header line on stdout\n"
     "  --threads N         worker threads (default: all cores)\n";
 
@@ -112,9 +115,96 @@ static hg_status evaluate(const hg_image *ref, const char *file, double range,
     return s;
 }
 
+/* A 2-D view of an image: the middle slice of the leading dimensions (heap tensor). */
+static hg_tensor *middle_slice(const hg_tensor *t)
+{
+    int64_t h = t->shape[t->ndim - 2 >= 0 ? t->ndim - 2 : 0], w = t->shape[t->ndim - 1];
+    if (t->ndim < 2)
+        h = 1;
+    int64_t planes = t->numel / (h * w);
+    hg_tensor *s = hg_tensor_new(NULL, HG_F32, 2, (const int64_t[]){h, w});
+    if (s)
+        memcpy(s->data, t->data + (planes / 2) * h * w, (size_t)(h * w) * sizeof(float));
+    return s;
+}
+
+/* Scales x in place from [lo, hi] to [0, 1] (clamped). */
+static void normalize(hg_tensor *x, float lo, float hi)
+{
+    float span = hi > lo ? hi - lo : 1.0f;
+    for (int64_t i = 0; i < x->numel; i++) {
+        float v = (x->data[i] - lo) / span;
+        x->data[i] = v < 0 ? 0 : v > 1 ? 1 : v;
+    }
+}
+
+static hg_status write_figure(const char *path, const hg_image *ref, const char **files, int n,
+                              double range)
+{
+    hg_tensor *top[17] = {0}, *bottom[17] = {0}, *rows[2] = {0}, *fig = NULL;
+    if (n > 16)
+        n = 16;
+    hg_status s = HG_OK;
+    top[0] = middle_slice(ref->data);
+    if (!top[0])
+        return hg_error_status();
+    float lo = top[0]->data[0], hi = lo;
+    for (int64_t i = 0; i < top[0]->numel; i++) {
+        lo = fminf(lo, top[0]->data[i]);
+        hi = fmaxf(hi, top[0]->data[i]);
+    }
+    float err_hi = (float)(0.2 * (range > 0 ? range : hi - lo));
+    bottom[0] = hg_tensor_like(NULL, top[0]);
+    for (int i = 0; s == HG_OK && i < n; i++) {
+        hg_image img;
+        hg_image_init(&img);
+        if ((s = hg_nifti_read(files[i], &img)) != HG_OK)
+            break;
+        top[i + 1] = middle_slice(img.data);
+        hg_image_free(&img);
+        if (!top[i + 1] || !hg_shape_equal(top[i + 1], top[0])) {
+            s = hg_error(HG_ERR_INVALID, "%s: slice shape differs from the reference", files[i]);
+            break;
+        }
+        bottom[i + 1] = hg_tensor_like(NULL, top[0]);
+        if (!bottom[i + 1]) {
+            s = hg_error_status();
+            break;
+        }
+        for (int64_t k = 0; k < top[0]->numel; k++)
+            bottom[i + 1]->data[k] = fabsf(top[i + 1]->data[k] - top[0]->data[k]);
+        normalize(bottom[i + 1], 0, err_hi);
+    }
+    if (s == HG_OK) {
+        for (int i = 0; i <= n; i++)
+            normalize(top[i], lo, hi);
+        rows[0] = hg_montage((const hg_tensor *const *)top, n + 1, 4, 1.0f);
+        rows[1] = hg_montage((const hg_tensor *const *)bottom, n + 1, 4, 1.0f);
+        if (!rows[0] || !rows[1])
+            s = hg_error_status();
+    }
+    if (s == HG_OK) {
+        int64_t h = rows[0]->shape[0], w = rows[0]->shape[1];
+        fig = hg_tensor_new(NULL, HG_F32, 2, (const int64_t[]){2 * h + 4, w});
+        if (!fig)
+            s = hg_error_status();
+        else {
+            hg_tensor_fill(fig, 1.0f);
+            memcpy(fig->data, rows[0]->data, (size_t)(h * w) * sizeof(float));
+            memcpy(fig->data + (h + 4) * w, rows[1]->data, (size_t)(h * w) * sizeof(float));
+            hg_window win = {0.5f, 1.0f};
+            s = hg_png_write_image(path, fig, &win, NULL, 0);
+        }
+    }
+    for (int i = 0; i <= n; i++)
+        hg_tensor_free(top[i]), hg_tensor_free(bottom[i]);
+    hg_tensor_free(rows[0]), hg_tensor_free(rows[1]), hg_tensor_free(fig);
+    return s;
+}
+
 static int run_eval(int argc, char **argv)
 {
-    const char *ref_path = NULL, *window = "uniform";
+    const char *ref_path = NULL, *window = "uniform", *png = NULL;
     bool json = false, csv = false;
     double range = 0;
     const char **files = calloc((size_t)argc, sizeof *files);
@@ -149,6 +239,12 @@ static int run_eval(int argc, char **argv)
             window = argv[++i];
         } else if (!strcmp(argv[i], "--json")) {
             json = true;
+        } else if (!strcmp(argv[i], "--png")) {
+            if (i + 1 >= argc) {
+                rc = hg_cli_usage_error("eval", "--png needs a file");
+                goto done;
+            }
+            png = argv[++i];
         } else if (!strcmp(argv[i], "--csv")) {
             csv = true;
         } else if (!strcmp(argv[i], "--threads")) {
@@ -183,6 +279,8 @@ static int run_eval(int argc, char **argv)
     for (int i = 0; i < nfiles && rc == HG_EXIT_OK; i++)
         if (evaluate(&ref, files[i], range, &so, &res[i]))
             rc = hg_cli_fail("eval");
+    if (rc == HG_EXIT_OK && png && write_figure(png, &ref, files, nfiles, range) != HG_OK)
+        rc = hg_cli_fail("eval");
     hg_image_free(&ref);
     if (rc == HG_EXIT_OK) {
         if (json)

@@ -1,20 +1,28 @@
-/* hinge info: header, geometry and value range of an image file. */
+/* hinge info: header, geometry and value range of an image file (NIfTI) or of the DICOM
+ * series in a file or directory. */
 #include "cli.h"
 
+#include "hinge/dicom.h"
 #include "hinge/image.h"
 
 #include <cJSON.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char *usage =
-    "usage: hinge info [--json] <file>\n\n"
+    "usage: hinge info [--json] [--series UID] <file or DICOM directory>\n\n"
+    "For DICOM (a file, or a directory searched recursively) it first lists every series:\n"
+    "SeriesInstanceUID, modality, description, dims (columns x rows x slices), spacing,\n"
+    "orientation and transfer syntax; when there is one series (or --series picks one) the\n"
+    "volume is then read and described like a NIfTI file.\n"
     "Prints the format, dimensions (NIfTI x, y, z, t order and the tensor shape, which is the\n"
     "reverse), voxel spacing, orientation (e.g. RAS, LPS: where the i, j, k axes point), the\n"
     "qform/sform codes and affine, the stored datatype and scaling, the value range and the\n"
     "keys of the JSON sidecar (x.json next to x.nii.gz).\n\n"
     "options:\n"
     "  --json        one JSON object on stdout\n"
+    "  --series UID  the DICOM series to describe in full\n"
     "  --threads N   worker threads (default: all cores)\n";
 
 static const char *xform_name(int code)
@@ -86,10 +94,11 @@ static cJSON *json_numbers(const double *v, int n)
 }
 
 static int print_json(const char *path, const hg_image *img, const stats *st, const char *orient,
-                      const double aff[4][4])
+                      const double aff[4][4], cJSON *o)
 {
     const hg_tensor *t = img->data;
-    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "file", path);
     cJSON_AddStringToObject(o, "format", img->format);
     cJSON_AddBoolToObject(o, "gzip", strlen(path) > 3 && !strcmp(path + strlen(path) - 3, ".gz"));
@@ -139,8 +148,13 @@ static void print_text(const char *path, const hg_image *img, const stats *st, c
     static const char axes[] = "xyztu";
     size_t n = strlen(path);
     printf("file:        %s\n", path);
-    printf("format:      %s%s\n", strcmp(img->format, "nifti2") ? "NIfTI-1" : "NIfTI-2",
-           n > 3 && !strcmp(path + n - 3, ".gz") ? " (gzip)" : "");
+    if (!strcmp(img->format, "dicom"))
+        printf("format:      DICOM (%s)\n", hg_image_meta_string(img, "TransferSyntaxUID")
+                                                 ? hg_image_meta_string(img, "TransferSyntaxUID")
+                                                 : "?");
+    else
+        printf("format:      %s%s\n", strcmp(img->format, "nifti2") ? "NIfTI-1" : "NIfTI-2",
+               n > 3 && !strcmp(path + n - 3, ".gz") ? " (gzip)" : "");
     printf("datatype:    %s", dtype_name(img->datatype));
     if (img->scl_slope != 1.0 || img->scl_inter != 0.0)
         printf(" (scaled: x * %g %+g)", img->scl_slope, img->scl_inter);
@@ -186,16 +200,66 @@ static void print_text(const char *path, const hg_image *img, const stats *st, c
     printf("%s\n", k ? "" : "(empty)");
 }
 
+static bool is_nifti(const char *path)
+{
+    char *sidecar = hg_sidecar_path(path); /* NULL unless .nii, .nii.gz or .hdr */
+    free(sidecar);
+    return sidecar != NULL;
+}
+
+static cJSON *series_json(const hg_dicom_series_info *info, int n)
+{
+    cJSON *a = cJSON_CreateArray();
+    for (int i = 0; i < n; i++) {
+        const hg_dicom_series_info *s = &info[i];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "series_uid", s->series_uid);
+        cJSON_AddStringToObject(o, "study_uid", s->study_uid);
+        cJSON_AddStringToObject(o, "modality", s->modality);
+        cJSON_AddStringToObject(o, "description", s->description);
+        cJSON_AddStringToObject(o, "transfer_syntax", s->transfer_syntax);
+        double dims[3] = {(double)s->cols, (double)s->rows, (double)s->slices};
+        cJSON_AddItemToObject(o, "dims", json_numbers(dims, 3));
+        cJSON_AddItemToObject(o, "spacing", json_numbers(s->spacing, 3));
+        cJSON_AddStringToObject(o, "orientation", s->orientation);
+        cJSON_AddNumberToObject(o, "files", s->nfiles);
+        cJSON_AddBoolToObject(o, "irregular_spacing", s->irregular);
+        cJSON_AddItemToArray(a, o);
+    }
+    return a;
+}
+
+static void series_text(const char *path, const hg_dicom_series_info *info, int n)
+{
+    printf("DICOM:       %s, %d series\n", path, n);
+    for (int i = 0; i < n; i++) {
+        const hg_dicom_series_info *s = &info[i];
+        printf("series %d:    %s  %s \"%s\"\n", i + 1, s->series_uid, s->modality,
+               s->description);
+        printf("             dims %lld x %lld x %lld (%d files), spacing %g x %g x %g mm, %s%s\n",
+               (long long)s->cols, (long long)s->rows, (long long)s->slices, s->nfiles,
+               s->spacing[0], s->spacing[1], s->spacing[2], s->orientation,
+               s->irregular ? ", IRREGULAR slice spacing" : "");
+        printf("             transfer syntax %s\n", s->transfer_syntax);
+    }
+}
+
+int hg_cli_onnx_info(const char *path, bool json); /* cli_onnx_info.c: -1 if not ONNX */
+
 static int run_info(int argc, char **argv)
 {
     bool json = false;
-    const char *path = NULL;
+    const char *path = NULL, *series = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             printf("%s", usage);
             return HG_EXIT_OK;
         } else if (!strcmp(argv[i], "--json")) {
             json = true;
+        } else if (!strcmp(argv[i], "--series")) {
+            if (i + 1 >= argc)
+                return hg_cli_usage_error("info", "--series needs a SeriesInstanceUID");
+            series = argv[++i];
         } else if (!strcmp(argv[i], "--threads")) {
             int64_t n;
             if (i + 1 >= argc || !hg_cli_parse_int(argv[++i], 1, 4096, &n))
@@ -211,10 +275,44 @@ static int run_info(int argc, char **argv)
     }
     if (!path)
         return hg_cli_usage_error("info", "no input file");
+    int onnx_rc = hg_cli_onnx_info(path, json);
+    if (onnx_rc >= 0)
+        return onnx_rc;
     hg_image img;
     hg_image_init(&img);
-    if (hg_nifti_read(path, &img))
+    cJSON *top = NULL;
+    if (!is_nifti(path)) {
+        hg_dicom_series_info *info;
+        int n;
+        if (hg_dicom_list(path, &info, &n))
+            return hg_cli_fail("info");
+        if (json) {
+            top = cJSON_CreateObject();
+            cJSON_AddItemToObject(top, "series", series_json(info, n));
+        } else {
+            series_text(path, info, n);
+        }
+        free(info);
+        if (n > 1 && !series) {
+            if (json) {
+                char *text = cJSON_Print(top);
+                printf("%s\n", text ? text : "{}");
+                cJSON_free(text);
+                cJSON_Delete(top);
+            } else {
+                printf("(several series: choose one with --series UID for details)\n");
+            }
+            return HG_EXIT_OK;
+        }
+        if (!json)
+            printf("\n");
+        if (hg_dicom_read(path, series, &img)) {
+            cJSON_Delete(top);
+            return hg_cli_fail("info");
+        }
+    } else if (hg_nifti_read(path, &img)) {
         return hg_cli_fail("info");
+    }
     stats st = value_stats(img.data);
     char orient[4];
     hg_image_orientation(&img, orient);
@@ -222,7 +320,7 @@ static int run_info(int argc, char **argv)
     hg_image_affine(&img, aff);
     int rc = HG_EXIT_OK;
     if (json)
-        rc = print_json(path, &img, &st, orient, aff);
+        rc = print_json(path, &img, &st, orient, aff, top);
     else
         print_text(path, &img, &st, orient, aff);
     hg_image_free(&img);

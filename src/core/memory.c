@@ -23,6 +23,10 @@ void *hg_malloc(size_t bytes)
     void *p = aligned_alloc(HG_ALIGN, rounded);
     if (!p)
         hg_error(HG_ERR_NOMEM, "out of memory allocating %zu bytes", bytes);
+#ifndef NDEBUG
+    else
+        memset(p, 0xFF, rounded); /* NaN: reading memory never written shows in tests */
+#endif
     return p;
 }
 
@@ -106,7 +110,25 @@ static hg_chunk *chunk_new(size_t size)
     return c;
 }
 
-void *hg_ctx_alloc(hg_ctx *ctx, size_t bytes)
+#ifndef NDEBUG
+/* Debug builds fill fresh arena memory with NaN (0xFF bytes), so an op that reads an output
+ * buffer it never wrote shows up as NaN in tests instead of depending on what the previous
+ * step left there. */
+static void *poison(void *p, size_t bytes)
+{
+    if (p)
+        memset(p, 0xFF, bytes);
+    return p;
+}
+#else
+static inline void *poison(void *p, size_t bytes)
+{
+    (void)bytes;
+    return p;
+}
+#endif
+
+static void *ctx_alloc_raw(hg_ctx *ctx, size_t bytes)
 {
     if (bytes > SIZE_MAX - HG_ALIGN) {
         hg_error(HG_ERR_NOMEM, "context allocation of %zu bytes overflows", bytes);
@@ -148,9 +170,12 @@ void *hg_ctx_alloc(hg_ctx *ctx, size_t bytes)
     return c->base;
 }
 
+
+void *hg_ctx_alloc(hg_ctx *ctx, size_t bytes) { return poison(ctx_alloc_raw(ctx, bytes), bytes); }
+
 void *hg_ctx_calloc(hg_ctx *ctx, size_t bytes)
 {
-    void *p = hg_ctx_alloc(ctx, bytes);
+    void *p = ctx_alloc_raw(ctx, bytes);
     if (p)
         memset(p, 0, bytes);
     return p;

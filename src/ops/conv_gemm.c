@@ -14,10 +14,16 @@
 /* Columns per tile: the scratch of one thread stays about HG_CONV_TILE_BYTES (sized for the
  * L2 cache, where sgemm then finds it), never below a few hundred columns (sgemm needs some
  * width) unless all threads' tiles together would exceed HG_CONV_TILE_MAX_BYTES (very deep
- * kernels, e.g. 3-D with hundreds of channels). */
-#define HG_CONV_TILE_BYTES ((int64_t)2 << 20)
+ * kernels, e.g. 3-D with hundreds of channels). Best of noisy runs on a shared 2-core Zen 4,
+ * one thread, 64->64 3x3 on 256^2: 1 MB / 512 columns 64 ms, 2 MB / 1024 columns 77 ms. The
+ * #ifndef lets a benchmark build try other values. */
+#ifndef HG_CONV_TILE_BYTES
+#define HG_CONV_TILE_BYTES ((int64_t)1 << 20)
+#endif
 #define HG_CONV_TILE_MAX_BYTES ((int64_t)64 << 20)
-#define HG_CONV_TILE_MIN_COLS 1024
+#ifndef HG_CONV_TILE_MIN_COLS
+#define HG_CONV_TILE_MIN_COLS 512
+#endif
 /* Below this many multiply-adds a convolution runs on one thread. */
 #define HG_CONV_PARALLEL_MACS ((int64_t)1 << 20)
 
@@ -358,13 +364,12 @@ void hg_conv_bias_grad(const float *g, float *db, int64_t batch, int64_t channel
 {
 #pragma omp parallel for schedule(static) if (batch * channels * vol > 65536)
     for (int64_t c = 0; c < channels; c++) {
+        /* Sums of 10^5..10^7 terms per channel: accumulated in double. */
         double acc = 0.0;
         for (int64_t n = 0; n < batch; n++) {
             const float *gc = g + (n * channels + c) * vol;
-            float part = 0.0f;
             for (int64_t i = 0; i < vol; i++)
-                part += gc[i];
-            acc += part;
+                acc += gc[i];
         }
         db[c] += (float)acc;
     }

@@ -274,7 +274,7 @@ static void naive_conv3d(const hg_tensor *x, const hg_tensor *w, const hg_tensor
  * per thread, private weight-gradient sums, col2im rounds for stride 2) all run. */
 static void test_tiled_against_naive(const int *s)
 {
-    /* 16 channels x 27 taps = 432 column rows: a ~2 MB column tile holds ~1200 of the
+    /* 16 channels x 27 taps = 432 column rows: a ~1 MB column tile holds ~600 of the
      * 13 x 24 x 25 = 7800 output positions, so tiles start and end mid-row and mid-plane. */
     const int p[3] = {1, 0, 1}, d[3] = {1, 1, 1};
     hg_tensor *x = hg_new(NULL, 1, 32, 13, 26, 25), *w = hg_new(NULL, 6, 16, 3, 3, 3);
