@@ -148,7 +148,9 @@ static void test_gradcheck(void)
 
 /* ---- forward pass against the PyTorch peer (tools/fixtures/make_learned_fixtures.py) --- */
 
-static void test_lpd_peer(void)
+/* LPD and LGD with the peer's random weights on the peer's random data. prefix: the
+ * fixture's name prefix of the model's parameters. */
+static void check_peer(const char *arch, const char *prefix, const char *out_name)
 {
     hg_params fx;
     hg_params_init(&fx);
@@ -158,7 +160,7 @@ static void test_lpd_peer(void)
             HG_OK);
     const char *scale = hg_metadata_get(&meta, "op_scale");
     REQUIRE(scale);
-    hg_model *own = make("lpd", 8, 4, 12, "iterations", "3", 0);
+    hg_model *own = make(arch, 8, 4, 12, "iterations", "3", 0);
     REQUIRE(own);
     /* hinge's power iteration against the peer's SVD. */
     CHECK_NEAR(atof(hg_metadata_get(&own->config, "op_scale")) / atof(scale), 1.0, 1e-4);
@@ -171,28 +173,36 @@ static void test_lpd_peer(void)
     hg_metadata_set(&c, "iterations", "3");
     hg_metadata_set(&c, "width", "4");
     hg_metadata_set(&c, "op_scale", scale);
-    hg_model *m = hg_model_create("lpd", &c, 0);
+    hg_model *m = hg_model_create(arch, &c, 0);
     hg_metadata_free(&c);
     REQUIRE(m);
     for (int i = 0; i < m->params.count; i++) {
         hg_tensor *t = m->params.items[i].tensor;
-        hg_tensor *w = hg_test_get(&fx, m->params.items[i].name);
+        char name[128];
+        snprintf(name, sizeof name, "%s%s", prefix, m->params.items[i].name);
+        hg_tensor *w = hg_test_get(&fx, name);
         REQUIRE(w->numel == t->numel);
         memcpy(t->data, w->data, (size_t)t->numel * sizeof(float));
     }
     hg_ctx *ctx = hg_ctx_new();
     hg_ctx_set_grad(ctx, false);
-    hg_tensor *y = hg_test_get(&fx, "y"), *want = hg_test_get(&fx, "out");
+    hg_tensor *y = hg_test_get(&fx, "y"), *want = hg_test_get(&fx, out_name);
     hg_tensor *out = hg_model_forward(m, ctx, y);
     REQUIRE(out && out->numel == want->numel);
     double err = hg_test_rel_err(out->data, want->data, out->numel);
-    printf("lpd vs PyTorch (8x8, 4 angles, 3 iterations, random weights): max rel err %.2e\n",
-           err);
+    printf("%s vs PyTorch (8x8, 4 angles, 3 iterations, random weights): max rel err %.2e\n",
+           arch, err);
     CHECK(err < 1e-4);
     hg_ctx_free(ctx);
     hg_model_free(m);
     hg_metadata_free(&meta);
     hg_params_free(&fx);
+}
+
+static void test_peer(void)
+{
+    check_peer("lpd", "", "out");
+    check_peer("lgd", "lgd.", "lgd_out");
 }
 
 /* ---- geometry in the model, checked against the data ------------------------------------ */
@@ -358,7 +368,7 @@ int main(void)
     test_config();
     test_geometry();
     test_files();
-    test_lpd_peer();
+    test_peer();
     test_gradcheck();
     test_resume();
     check_learns("lpd", true, 100, 2e-3, 3.0); /* zero-initialized updates start slowly */
