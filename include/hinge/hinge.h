@@ -19,6 +19,8 @@
 #include "hinge/seg_metrics.h"
 #include "hinge/seg_data.h"
 #include "hinge/segment.h"
+#include "hinge/learned.h"
+#include "hinge/dist.h"
 #include "hinge/cfl.h"
 #include "hinge/nn.h"
 #include "hinge/data.h"

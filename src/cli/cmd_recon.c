@@ -6,6 +6,7 @@
 
 #include "hinge/ct.h"
 #include "hinge/ct_sidecar.h"
+#include "hinge/learned.h"
 #include "hinge/mri.h"
 
 #include <cJSON.h>
@@ -24,6 +25,10 @@ static void usage(FILE *out)
             "  cgls           least squares by CGLS (--iters 30, --lambda for Tikhonov)\n"
             "  sirt           SIRT (--iters 100, --nonneg)\n"
             "  tv             TV-regularized least squares by PDHG (--lambda, --iters 300)\n"
+            "  --model M      learned reconstruction (lpd, lgd, fbpconvnet) with the trained\n"
+            "                 model M: a path, or NAME for models/NAME.safetensors in the\n"
+            "                 source tree (e.g. lpd-ellipse); the sinogram's geometry must\n"
+            "                 match the model's\n"
             "MRI (complex multi-coil k-space [coils, H, W] from hinge simulate mri):\n"
             "  rss            zero-filled root sum of squares\n"
             "  cg-sense       CG-SENSE (--iters 30, --lambda)\n"
@@ -45,7 +50,7 @@ static void usage(FILE *out)
 }
 
 typedef struct {
-    const char *method, *filter, *sens, *out;
+    const char *method, *filter, *sens, *out, *model;
     int64_t iters, threads;
     double lambda, cutoff;
     bool nonneg, complex_out, lambda_set;
@@ -58,6 +63,49 @@ static int progress_cb(int32_t iter, double residual, void *user)
     snprintf(extra, sizeof extra, "residual %.3e", residual);
     hg_progress_update(p, iter, extra);
     return 0;
+}
+
+/* A --model argument: an existing path, else models/<name>.safetensors in the source tree. */
+static void model_path(const char *arg, char *path, size_t size)
+{
+    FILE *f = fopen(arg, "rb");
+    if (f || strchr(arg, '/') || strstr(arg, ".safetensors")) {
+        if (f)
+            fclose(f);
+        snprintf(path, size, "%s", arg);
+        return;
+    }
+    snprintf(path, size, "%s/models/%s.safetensors", HINGE_SOURCE_DIR, arg);
+}
+
+/* Learned reconstruction: the model checks the sinogram's geometry against its own. */
+static hg_status recon_learned(const recon_opts *o, const hg_ct_geometry *g, const hg_tensor *y,
+                               hg_tensor *x)
+{
+    char path[4096];
+    model_path(o->model, path, sizeof path);
+    hg_model *m = hg_model_load(path, NULL);
+    if (!m)
+        return hg_error_status();
+    hg_status s = hg_learned_check_geometry(m, g);
+    hg_ctx *ctx = s == HG_OK ? hg_ctx_new() : NULL;
+    if (s == HG_OK && !ctx)
+        s = hg_error_status();
+    if (s == HG_OK) {
+        hg_ctx_set_grad(ctx, false);
+        hg_ctx_set_training(ctx, false);
+        hg_tensor *in = hg_new(ctx, 1, 1, g->n_angles, g->n_det);
+        if (in)
+            memcpy(in->data, y->data, (size_t)in->numel * sizeof(float));
+        hg_tensor *out = in ? hg_model_forward(m, ctx, in) : NULL;
+        if (out)
+            memcpy(x->data, out->data, (size_t)x->numel * sizeof(float));
+        else
+            s = hg_error_context(hg_error_status(), "%s", path);
+    }
+    hg_ctx_free(ctx);
+    hg_model_free(m);
+    return s;
 }
 
 static int recon_ct(const recon_opts *o, hg_image *in)
@@ -92,7 +140,9 @@ static int recon_ct(const recon_opts *o, hg_image *in)
     hg_progress_begin(&bar, m, o->iters, false);
     hg_solver_opts so = {.max_iter = (int32_t)o->iters, .nonneg = o->nonneg,
                          .callback = progress_cb, .user = &bar};
-    if (strcmp(m, "fbp") == 0 || strcmp(m, "fdk") == 0) {
+    if (o->model) {
+        s = recon_learned(o, &g, in->data, x);
+    } else if (strcmp(m, "fbp") == 0 || strcmp(m, "fdk") == 0) {
         hg_ct_filter f;
         if (hg_ct_filter_parse(o->filter, &f) != HG_OK) {
             rc = hg_cli_usage_error("recon", "%s", hg_error_message());
@@ -130,6 +180,8 @@ static int recon_ct(const recon_opts *o, hg_image *in)
         goto done;
     }
     cJSON_AddStringToObject(meta, "ReconstructionMethod", m);
+    if (o->model)
+        cJSON_AddStringToObject(meta, "ReconstructionModel", o->model);
     if (hg_nifti_write(o->out, &out, NULL) != HG_OK)
         rc = hg_cli_fail("recon");
 done:
@@ -267,6 +319,11 @@ static int recon_one(const recon_opts *o, const char *input)
     if (hg_cli_read_image("recon", input, &in) != HG_EXIT_OK)
         return HG_EXIT_FAIL;
     bool ct = in.sidecar && cJSON_GetObjectItemCaseSensitive(in.sidecar, "CTGeometry");
+    if (o->model && !ct) {
+        hg_image_free(&in);
+        fprintf(stderr, "hinge recon: --model needs a CT sinogram with a geometry sidecar\n");
+        return HG_EXIT_FAIL;
+    }
     int rc = ct ? recon_ct(o, &in) : recon_mri(o, &in);
     hg_image_free(&in);
     return rc;
@@ -309,6 +366,7 @@ static int run_recon(int argc, char **argv)
         {"lambda", required_argument, 0, 'l'},  {"nonneg", no_argument, 0, 'n'},
         {"sens", required_argument, 0, 's'},    {"complex", no_argument, 0, 'C'},
         {"threads", required_argument, 0, 't'}, {"list", required_argument, 0, 'L'},
+        {"model", required_argument, 0, 'M'},
         {0, 0, 0, 0}};
     int opt;
     optind = 1;
@@ -325,6 +383,7 @@ static int run_recon(int argc, char **argv)
         case 'n': o.nonneg = true; break;
         case 's': o.sens = optarg; break;
         case 'C': o.complex_out = true; break;
+        case 'M': o.model = optarg; break;
         case 't': ok = hg_cli_parse_int(optarg, 0, 1024, &o.threads); break;
         case 'L': list = optarg; break;
         default: return hg_cli_usage_error("recon", "invalid option");
@@ -335,8 +394,12 @@ static int run_recon(int argc, char **argv)
     if (optind != argc - (list ? 0 : 1))
         return hg_cli_usage_error("recon", list ? "--list takes the inputs from the list, "
                                   "not the command line" : "expected one input file");
+    if (o.model && o.method)
+        return hg_cli_usage_error("recon", "give either --method or --model, not both");
+    if (o.model)
+        o.method = "learned";
     if (!o.method)
-        return hg_cli_usage_error("recon", "missing --method");
+        return hg_cli_usage_error("recon", "missing --method (or --model)");
     if (!o.out)
         return hg_cli_usage_error("recon", "missing -o output path");
     if (o.iters == 0)

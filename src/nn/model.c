@@ -7,8 +7,10 @@
 
 extern const hg_model_arch hg_arch_cnn;
 extern const hg_model_arch hg_arch_unet;
+extern const hg_model_arch hg_arch_lpd, hg_arch_lgd, hg_arch_fbpconvnet;
 
-static const hg_model_arch *const archs[] = {&hg_arch_cnn, &hg_arch_unet, NULL};
+static const hg_model_arch *const archs[] = {&hg_arch_cnn, &hg_arch_unet, &hg_arch_lpd,
+                                             &hg_arch_lgd, &hg_arch_fbpconvnet, NULL};
 
 const hg_model_arch *const *hg_model_archs(void) { return archs; }
 

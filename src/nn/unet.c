@@ -2,29 +2,14 @@
  * Level l: (conv3-norm-act) x 2 with features[l]; 2x max pool between levels; the decoder
  * up-samples with a 2x2 transposed conv, concatenates the skip, and applies two convs; a 1x1
  * conv maps to the classes (logits). Convs before a norm carry no bias (the norm cancels it). */
-#include "hinge/nn.h"
+#include "unet_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define UNET_MAX_LEVELS 7
-
-typedef struct {
-    hg_conv_layer conv[2];
-    hg_norm_layer norm[2];
-} unet_block;
-
-typedef struct {
-    int64_t dims, in_channels, classes, levels;
-    int64_t features[UNET_MAX_LEVELS];
-    hg_norm_kind norm;
-    bool leaky;
-    unet_block enc[UNET_MAX_LEVELS];
-    unet_block dec[UNET_MAX_LEVELS];
-    hg_conv_layer up[UNET_MAX_LEVELS];
-    hg_conv_layer head;
-} unet;
+typedef hg_unet_block unet_block;
+typedef hg_unet_net unet;
 
 static const char *const unet_keys[] = {"dims", "in_channels", "classes", "features", "norm",
                                         "activation", NULL};
@@ -33,7 +18,7 @@ static hg_status block_init(unet_block *b, hg_params *p, const char *name, int d
                             int cout, hg_norm_kind norm, hg_rng *rng)
 {
     for (int i = 0; i < 2; i++) {
-        char n[64];
+        char n[128];
         snprintf(n, sizeof n, "%s.conv%d", name, i);
         hg_status s = hg_conv_layer_init(&b->conv[i], p, n, dims, i ? cout : cin, cout, 3, 1, 1,
                                          norm == HG_NORM_NONE, false, rng);
@@ -72,26 +57,34 @@ static hg_status unet_build(hg_model *m, hg_rng *rng)
     if (s != HG_OK)
         return s;
     u->levels = nl;
-    int dims = (int)u->dims;
+    return hg_unet_net_init(u, &m->params, "", rng);
+}
+
+hg_status hg_unet_net_init(hg_unet_net *u, hg_params *params, const char *prefix, hg_rng *rng)
+{
+    int dims = (int)u->dims, nl = (int)u->levels;
+    hg_status s = HG_OK;
     for (int l = 0; l < nl && s == HG_OK; l++) {
-        char n[64];
-        snprintf(n, sizeof n, "enc%d", l);
-        s = block_init(&u->enc[l], &m->params, n, dims,
+        char n[96];
+        snprintf(n, sizeof n, "%senc%d", prefix, l);
+        s = block_init(&u->enc[l], params, n, dims,
                        (int)(l ? u->features[l - 1] : u->in_channels), (int)u->features[l],
                        u->norm, rng);
     }
     for (int l = nl - 2; l >= 0 && s == HG_OK; l--) {
-        char n[64];
-        snprintf(n, sizeof n, "up%d", l);
-        s = hg_conv_layer_init(&u->up[l], &m->params, n, dims, (int)u->features[l + 1],
+        char n[96];
+        snprintf(n, sizeof n, "%sup%d", prefix, l);
+        s = hg_conv_layer_init(&u->up[l], params, n, dims, (int)u->features[l + 1],
                                (int)u->features[l], 2, 2, 0, true, true, rng);
-        snprintf(n, sizeof n, "dec%d", l);
+        snprintf(n, sizeof n, "%sdec%d", prefix, l);
         if (s == HG_OK)
-            s = block_init(&u->dec[l], &m->params, n, dims, (int)(2 * u->features[l]),
+            s = block_init(&u->dec[l], params, n, dims, (int)(2 * u->features[l]),
                            (int)u->features[l], u->norm, rng);
     }
+    char head[96];
+    snprintf(head, sizeof head, "%shead", prefix);
     if (s == HG_OK)
-        s = hg_conv_layer_init(&u->head, &m->params, "head", dims, (int)u->features[0],
+        s = hg_conv_layer_init(&u->head, params, head, dims, (int)u->features[0],
                                (int)u->classes, 1, 1, 0, true, false, rng);
     return s;
 }
@@ -107,7 +100,11 @@ static hg_tensor *block_forward(hg_ctx *ctx, const unet *u, const unet_block *b,
 
 static hg_tensor *unet_forward(hg_model *m, hg_ctx *ctx, hg_tensor *x)
 {
-    unet *u = m->impl;
+    return hg_unet_net_forward(ctx, m->impl, x);
+}
+
+hg_tensor *hg_unet_net_forward(hg_ctx *ctx, const hg_unet_net *u, hg_tensor *x)
+{
     if (!x)
         return NULL;
     int64_t want[5] = {-1, u->in_channels, -1, -1, -1};
