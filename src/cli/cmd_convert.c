@@ -25,7 +25,10 @@ static const char *usage =
     "  --nifti2      write NIfTI-2 (default NIfTI-1)\n"
     "  --series UID  the DICOM series to convert (or the --seg-source series)\n"
     "  --seg-source DIR  write a DICOM SEG for this DICOM series (file or directory)\n"
-    "  --threads N   worker threads (default: all cores)\n";
+    "  --threads N   worker threads (default: all cores)\n"
+    "  --window W    for a .png output: brain, subdural, lung, bone, abdomen (CT presets in HU)\n"
+    "                or CENTER:WIDTH; default: the image's min..max. Volumes give their middle\n"
+    "                slice.\n";
 
 static const struct {
     const char *name;
@@ -47,9 +50,49 @@ static int32_t same_type(const hg_image *img)
     return HG_DT_FLOAT32;
 }
 
+/* A PNG of the image (the middle slice of a volume) through a display window. */
+static hg_status write_png(const char *path, const hg_tensor *t, const char *window)
+{
+    if (t->dtype != HG_F32)
+        return hg_error(HG_ERR_UNSUPPORTED, "%s: PNG export needs a real image", path);
+    int64_t w = t->shape[t->ndim - 1], h = t->ndim > 1 ? t->shape[t->ndim - 2] : 1;
+    int64_t planes = t->numel / (w * h);
+    hg_tensor *slice = hg_tensor_new(NULL, HG_F32, 2, (const int64_t[]){h, w});
+    if (!slice)
+        return hg_error_status();
+    memcpy(slice->data, t->data + (planes / 2) * h * w, (size_t)(h * w) * sizeof(float));
+    hg_window win;
+    hg_status s = HG_OK;
+    double c, wd;
+    char *colon = window ? strchr(window, ':') : NULL;
+    if (!window) {
+        float lo = slice->data[0], hi = lo;
+        for (int64_t i = 0; i < slice->numel; i++) {
+            lo = slice->data[i] < lo ? slice->data[i] : lo;
+            hi = slice->data[i] > hi ? slice->data[i] : hi;
+        }
+        win.center = 0.5f * (lo + hi);
+        win.width = hi > lo ? hi - lo : 1.0f;
+    } else if (colon) {
+        char head[64];
+        snprintf(head, sizeof head, "%.*s", (int)(colon - window), window);
+        if (!hg_cli_parse_float(head, &c) || !hg_cli_parse_float(colon + 1, &wd) || wd <= 0)
+            s = hg_error(HG_ERR_INVALID, "--window: expected CENTER:WIDTH with WIDTH > 0, got '%s'",
+                         window);
+        win.center = (float)c;
+        win.width = (float)wd;
+    } else {
+        s = hg_window_preset(window, &win);
+    }
+    if (s == HG_OK)
+        s = hg_png_write_image(path, slice, &win, NULL, 0);
+    hg_tensor_free(slice);
+    return s;
+}
+
 static int run_convert(int argc, char **argv)
 {
-    const char *in = NULL, *out = NULL, *dtype = "same", *series = NULL, *seg_source = NULL;
+    const char *window = NULL, *in = NULL, *out = NULL, *dtype = "same", *series = NULL, *seg_source = NULL;
     hg_nifti_write_opts o = {.version = 1};
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -65,6 +108,10 @@ static int run_convert(int argc, char **argv)
             if (i + 1 >= argc)
                 return hg_cli_usage_error("convert", "--seg-source needs a DICOM series");
             seg_source = argv[++i];
+        } else if (!strcmp(argv[i], "--window")) {
+            if (i + 1 >= argc)
+                return hg_cli_usage_error("convert", "--window needs a preset or CENTER:WIDTH");
+            window = argv[++i];
         } else if (!strcmp(argv[i], "--datatype")) {
             if (i + 1 >= argc)
                 return hg_cli_usage_error("convert", "--datatype needs a type");
@@ -117,7 +164,10 @@ static int run_convert(int argc, char **argv)
         return hg_cli_fail("convert");
     hg_tensor_set_name(img.data, in);
     o.datatype = code ? code : same_type(&img);
-    hg_status s = hg_nifti_write(out, &img, &o);
+    size_t olen = strlen(out);
+    hg_status s = olen > 4 && strcmp(out + olen - 4, ".png") == 0
+                      ? write_png(out, img.data, window)
+                      : hg_nifti_write(out, &img, &o);
     hg_image_free(&img);
     return s ? hg_cli_fail("convert") : HG_EXIT_OK;
 }

@@ -76,6 +76,19 @@ int main(void)
     p_cg = psnr_of(sl, cg4);
     CHECK_MSG(p_cg > p_rss + 1, "CG-SENSE (ESPIRiT) %.2f dB vs RSS %.2f dB", p_cg, p_rss);
 
+    /* PNG export of a reconstruction through a window: a real PNG; a bad window writes none. */
+    const char *png = hg_test_tmp("cli_fbp.png");
+    unlink(png);
+    CHECK(hg_test_run("%s convert --window 0.2:0.4 %s %s", bin, fbp, png) == 0);
+    unsigned char *pb;
+    size_t pn;
+    CHECK(hg_read_file(png, 1 << 20, &pb, &pn) == HG_OK && pn > 8 &&
+          memcmp(pb, "\x89PNG\r\n\x1a\n", 8) == 0);
+    free(pb);
+    unlink(png);
+    CHECK(hg_test_run("%s convert --window 0.2:-1 %s %s 2>/dev/null", bin, fbp, png) == 1);
+    CHECK(!exists(png));
+
     /* Bad input: exit codes and no output files. */
     const char *none = hg_test_tmp("cli_none.nii.gz");
     unlink(none);
