@@ -43,6 +43,10 @@ void hg_progress_update(hg_progress *p, int64_t done, const char *extra);
 void hg_progress_end(hg_progress *p, const char *extra);
 double hg_cli_now(void); /* monotonic seconds */
 
+/* Resolves a --model argument: an existing file or a path as given; else a shipped model by
+ * name: $HINGE_MODELS/NAME.safetensors, the installed share/hinge/models, the source tree's
+ * models/. */
+void hg_cli_model_path(const char *arg, char *path, size_t size);
 /* Reads a NIfTI image (initializing img); on failure prints and returns HG_EXIT_FAIL. */
 int hg_cli_read_image(const char *cmd, const char *path, hg_image *img);
 /* Wraps data (taking ownership) in an image with the given spacing (x first) and the centred

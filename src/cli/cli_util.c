@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -127,4 +128,27 @@ void hg_progress_end(hg_progress *p, const char *extra)
     if (hg_cli_now() - p->start < 1.0)
         return;
     progress_print(p, extra, true);
+}
+
+void hg_cli_model_path(const char *arg, char *path, size_t size)
+{
+    FILE *f = fopen(arg, "rb");
+    if (f || strchr(arg, '/') || strstr(arg, ".safetensors") || strstr(arg, ".onnx")) {
+        if (f)
+            fclose(f);
+        snprintf(path, size, "%s", arg);
+        return;
+    }
+    /* A shipped model by name: $HINGE_MODELS, the installed models, then the source tree. */
+    const char *dirs[3] = {getenv("HINGE_MODELS"), HINGE_MODEL_DIR, HINGE_SOURCE_DIR "/models"};
+    for (int i = 0; i < 3; i++) {
+        if (!dirs[i] || !dirs[i][0])
+            continue;
+        snprintf(path, size, "%s/%s.safetensors", dirs[i], arg);
+        if ((f = fopen(path, "rb")) != NULL) {
+            fclose(f);
+            return;
+        }
+    }
+    snprintf(path, size, "%s/models/%s.safetensors", HINGE_SOURCE_DIR, arg);
 }

@@ -65,25 +65,12 @@ static int progress_cb(int32_t iter, double residual, void *user)
     return 0;
 }
 
-/* A --model argument: an existing path, else models/<name>.safetensors in the source tree. */
-static void model_path(const char *arg, char *path, size_t size)
-{
-    FILE *f = fopen(arg, "rb");
-    if (f || strchr(arg, '/') || strstr(arg, ".safetensors")) {
-        if (f)
-            fclose(f);
-        snprintf(path, size, "%s", arg);
-        return;
-    }
-    snprintf(path, size, "%s/models/%s.safetensors", HINGE_SOURCE_DIR, arg);
-}
-
 /* Learned reconstruction: the model checks the sinogram's geometry against its own. */
 static hg_status recon_learned(const recon_opts *o, const hg_ct_geometry *g, const hg_tensor *y,
                                hg_tensor *x)
 {
     char path[4096];
-    model_path(o->model, path, sizeof path);
+    hg_cli_model_path(o->model, path, sizeof path);
     hg_model *m = hg_model_load(path, NULL);
     if (!m)
         return hg_error_status();
