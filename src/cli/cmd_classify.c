@@ -2,6 +2,7 @@
  * scores per image and, with reference labels, the ROC AUC (bootstrap CI) and the
  * sensitivity/specificity at 0.5. */
 #include "cli.h"
+#include "cli_model.h"
 
 #include "hinge/image.h"
 #include "hinge/nn.h"
@@ -32,18 +33,6 @@ static void usage(FILE *f)
             "  --replicates N   bootstrap replicates (default 2000)\n"
             "  --seed N         bootstrap seed (default 0)\n"
             "  --threads N      worker threads (default: all cores)\n");
-}
-
-static void model_path(const char *arg, char *path, size_t size)
-{
-    FILE *f = fopen(arg, "rb");
-    if (f || strchr(arg, '/') || strstr(arg, ".safetensors")) {
-        if (f)
-            fclose(f);
-        snprintf(path, size, "%s", arg);
-        return;
-    }
-    snprintf(path, size, "%s/models/%s.safetensors", HINGE_SOURCE_DIR, arg);
 }
 
 static const char *base_name(const char *p)
@@ -184,7 +173,7 @@ static int run_classify(int argc, char **argv)
         return hg_cli_usage_error("classify", "no input images");
     hg_set_threads((int)threads);
     char path[4096];
-    model_path(model_arg, path, sizeof path);
+    hg_cli_model_path(model_arg, path, sizeof path);
     hg_model *m = hg_model_load(path, NULL);
     if (!m)
         return hg_cli_fail("classify");

@@ -1,6 +1,7 @@
 /* hinge segment: a trained U-Net ("unet" model file) on a NIfTI image or a DICOM series, by
  * sliding window, to a label map (NIfTI, or DICOM SEG for a DICOM input). */
 #include "cli.h"
+#include "cli_model.h"
 #include "cli_dist.h"
 
 #include "hinge/dicom.h"
@@ -56,19 +57,6 @@ typedef struct seg_opts {
     int64_t dims, in_channels, classes, div;
 } seg_opts;
 
-/* A --model argument: an existing path, else models/<name>.safetensors in the source tree. */
-static void model_path(const char *arg, char *path, size_t size)
-{
-    FILE *f = fopen(arg, "rb");
-    if (f || strchr(arg, '/') || strstr(arg, ".safetensors")) {
-        if (f)
-            fclose(f);
-        snprintf(path, size, "%s", arg);
-        return;
-    }
-    snprintf(path, size, "%s/models/%s.safetensors", HINGE_SOURCE_DIR, arg);
-}
-
 static bool ends_with(const char *s, const char *suffix)
 {
     size_t n = strlen(s), k = strlen(suffix);
@@ -79,7 +67,7 @@ static bool ends_with(const char *s, const char *suffix)
 static hg_status load_model(seg_opts *o)
 {
     char path[4096];
-    model_path(o->model_arg, path, sizeof path);
+    hg_cli_model_path(o->model_arg, path, sizeof path);
     o->m = hg_model_load(path, NULL);
     if (!o->m)
         return hg_error_status();

@@ -7,6 +7,8 @@
 #include "hinge/segment.h"
 #include "test_util.h"
 
+#include <cJSON.h>
+
 #include <math.h>
 #include <string.h>
 #include <unistd.h>
@@ -153,6 +155,113 @@ int main(void)
                       HINGE_BINARY, model, list, dir) == 0);
     CHECK(dice_of(listed, truth, &o) > 0.8);
     hg_image_free(&o);
+
+    /* DICOM: a 3-slice series (2-D model slice by slice) to DICOM SEG; the SEG read back
+     * must equal the NIfTI path's labels on the same voxels, with the series' geometry */
+    {
+        hg_shapes_opts s3 = so;
+        hg_tensor *x3, *y3;
+        CHECK_OK(hg_shapes_batch(&s3, 11, 0, 3, NULL, &x3, &y3));
+        hg_image vol;
+        hg_image_init(&vol);
+        vol.data = hg_new(NULL, 3, N, N);
+        for (int64_t i = 0; i < vol.data->numel; i++)
+            vol.data->data[i] = roundf(1000 * x3->data[i]);
+        CHECK_OK(hg_image_set_spacing(&vol, 3, (const double[]){0.7, 0.8, 2.5}));
+        vol.sform[0][3] = 5, vol.sform[2][3] = -40, vol.sform_code = 1;
+        char ddir[1024], dseg[1100], dnii[1024], dout[1024];
+        snprintf(ddir, sizeof ddir, "%s", hg_test_tmp("seg_dicom"));
+        snprintf(dseg, sizeof dseg, "%s/../seg_out.dcm", ddir);
+        snprintf(dnii, sizeof dnii, "%s", hg_test_tmp("seg_dicom_in.nii.gz"));
+        snprintf(dout, sizeof dout, "%s", hg_test_tmp("seg_dicom_out.nii.gz"));
+        hg_dicom_write_opts wo = {.modality = "MR"};
+        CHECK_OK(hg_dicom_write_series(ddir, &vol, &wo));
+        hg_image rd;
+        hg_image_init(&rd);
+        CHECK_OK(hg_dicom_read(ddir, NULL, &rd));
+        cJSON_Delete(rd.sidecar), rd.sidecar = NULL;
+        CHECK_OK(hg_nifti_write(dnii, &rd, NULL));
+        remove(dseg);
+        CHECK(hg_test_run("%s segment --model %s %s -o %s", HINGE_BINARY, model, ddir, dseg) == 0);
+        CHECK(hg_test_run("%s segment --model %s %s -o %s", HINGE_BINARY, model, dnii, dout) == 0);
+        hg_image sg, ni;
+        hg_image_init(&sg);
+        hg_image_init(&ni);
+        CHECK_OK(hg_dicom_read_seg(dseg, &sg));
+        CHECK_OK(hg_nifti_read(dout, &ni));
+        if (sg.data && ni.data && sg.data->numel == ni.data->numel) {
+            int64_t diff = 0, fg = 0;
+            for (int64_t i = 0; i < ni.data->numel; i++)
+                diff += sg.data->data[i] != ni.data->data[i], fg += ni.data->data[i] != 0;
+            printf("segment: DICOM SEG vs NIfTI labels: %lld of %lld voxels differ (%lld "
+                   "foreground)\n", (long long)diff, (long long)ni.data->numel, (long long)fg);
+            CHECK(diff == 0 && fg > 0);
+            double a[4][4], b[4][4];
+            hg_image_affine(&sg, a);
+            hg_image_affine(&rd, b);
+            double err = 0;
+            for (int r = 0; r < 3; r++)
+                for (int k = 0; k < 4; k++)
+                    err = fmax(err, fabs(a[r][k] - b[r][k]));
+            CHECK(err < 1e-3);
+        } else {
+            CHECK(!"SEG and NIfTI label maps differ in size");
+        }
+        hg_image_free(&sg), hg_image_free(&ni), hg_image_free(&rd), hg_image_free(&vol);
+        hg_tensor_free(x3), hg_tensor_free(y3);
+    }
+
+    /* 3-D, two channels (NIfTI t axis): the CLI's labels are the argmax of the library's
+     * sliding window on the same [1, 2, D, H, W] input */
+    {
+        hg_metadata c;
+        hg_metadata_init(&c);
+        hg_metadata_set(&c, "dims", "3");
+        hg_metadata_set(&c, "in_channels", "2");
+        hg_metadata_set(&c, "classes", "3");
+        hg_metadata_set(&c, "features", "2,4");
+        hg_metadata_set(&c, "norm", "instance");
+        hg_model *m3 = hg_model_create("unet", &c, 9);
+        hg_metadata_free(&c);
+        REQUIRE(m3);
+        char m3p[1024], v3[1024], o3[1024];
+        snprintf(m3p, sizeof m3p, "%s", hg_test_tmp("seg_unet3.safetensors"));
+        snprintf(v3, sizeof v3, "%s", hg_test_tmp("seg_vol3.nii.gz"));
+        snprintf(o3, sizeof o3, "%s", hg_test_tmp("seg_vol3_out.nii.gz"));
+        CHECK_OK(hg_model_save(m3, m3p, NULL));
+        hg_image v;
+        hg_image_init(&v);
+        v.data = hg_new(NULL, 2, 10, 12, 14);
+        hg_test_fill(v.data, 77, -1, 1);
+        CHECK_OK(hg_nifti_write(v3, &v, NULL));
+        CHECK(hg_test_run("%s segment --model %s --normalize none --window 8 %s -o %s",
+                          HINGE_BINARY, m3p, v3, o3) == 0);
+        hg_tensor *xin = hg_new(NULL, 1, 2, 10, 12, 14);
+        memcpy(xin->data, v.data->data, sizeof(float) * (size_t)xin->numel);
+        hg_ctx *ctx = hg_ctx_new();
+        hg_ctx_set_grad(ctx, false);
+        hg_ctx_set_training(ctx, false);
+        hg_sliding_window_opts sw = {.window = {8, 8, 8}, .overlap = 0.5};
+        hg_tensor *logits = hg_sliding_window(m3, xin, 3, &sw, ctx);
+        hg_image r;
+        hg_image_init(&r);
+        CHECK_OK(hg_nifti_read(o3, &r));
+        REQUIRE(logits && r.data && r.data->ndim == 3 && r.data->shape[0] == 10 &&
+                r.data->shape[2] == 14);
+        int64_t vox = 10 * 12 * 14, diff = 0;
+        for (int64_t i = 0; i < vox; i++) {
+            int best = 0;
+            for (int k = 1; k < 3; k++)
+                if (logits->data[k * vox + i] > logits->data[best * vox + i])
+                    best = k;
+            diff += r.data->data[i] != (float)best;
+        }
+        CHECK(diff == 0);
+        hg_tensor_free(logits), hg_tensor_free(xin);
+        hg_ctx_free(ctx);
+        hg_image_free(&r), hg_image_free(&v);
+        hg_model_free(m3);
+    }
 
     /* failures: exit 1, no output */
     remove(out);
