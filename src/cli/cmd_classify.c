@@ -102,6 +102,11 @@ static hg_status read_labels(const char *csv, char **files, int n, float *label)
         return hg_error(HG_ERR_NOMEM, "classify: no memory for %s", csv);
     }
     text[len] = 0;
+    bool *exact = calloc((size_t)n, sizeof *exact);
+    if (!exact) {
+        free(text);
+        return hg_error(HG_ERR_NOMEM, "classify: no memory for %d labels", n);
+    }
     for (int i = 0; i < n; i++)
         label[i] = NAN;
     int line = 0;
@@ -118,13 +123,17 @@ static hg_status read_labels(const char *csv, char **files, int n, float *label)
             break;
         }
         *comma = 0;
+        /* an exact path match wins over a base-name match from another line */
         for (int i = 0; i < n; i++)
-            if (!strcmp(l, files[i]) || !strcmp(base_name(l), base_name(files[i])))
+            if (!strcmp(l, files[i]))
+                label[i] = (float)v, exact[i] = true;
+            else if (!exact[i] && !strcmp(base_name(l), base_name(files[i])))
                 label[i] = (float)v;
     }
     for (int i = 0; i < n && s == HG_OK; i++)
         if (isnan(label[i]))
             s = hg_error(HG_ERR_INVALID, "classify: %s has no label for %s", csv, files[i]);
+    free(exact);
     free(text);
     return s;
 }

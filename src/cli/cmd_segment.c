@@ -101,6 +101,23 @@ static void flip(const float *x, float *y, int64_t c, const int64_t *d, unsigned
             }
 }
 
+/* acc += w * flip(y) (same layout and mask convention as flip). */
+static void flip_add(const float *y, float *acc, int64_t c, const int64_t *d, unsigned mask,
+                     float w)
+{
+    int64_t plane = d[1] * d[2], vol = d[0] * plane;
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int64_t ch = 0; ch < c; ch++)
+        for (int64_t z = 0; z < d[0]; z++)
+            for (int64_t yy = 0; yy < d[1]; yy++) {
+                int64_t zs = mask & 4 ? d[0] - 1 - z : z, ys = mask & 2 ? d[1] - 1 - yy : yy;
+                const float *src = y + ch * vol + zs * plane + ys * d[2];
+                float *dst = acc + ch * vol + z * plane + yy * d[2];
+                for (int64_t xx = 0; xx < d[2]; xx++)
+                    dst[xx] += w * src[mask & 1 ? d[2] - 1 - xx : xx];
+            }
+}
+
 /* Softmax over the K channels of logits [K, V] in place. */
 static void softmax_channels(float *p, int64_t k, int64_t v)
 {
@@ -158,17 +175,8 @@ static hg_tensor *predict(const seg_opts *o, const hg_tensor *x, const int64_t *
         }
         if (mask == 0)
             memset(acc->data, 0, (size_t)acc->numel * sizeof(float));
-        /* flips are their own inverse: flip the prediction back before adding */
-        float *back = malloc((size_t)y->numel * sizeof(float));
-        if (!back) {
-            hg_tensor_free(y), hg_tensor_free(acc), acc = NULL;
-            hg_error(HG_ERR_NOMEM, "segment: no memory for the TTA output");
-            break;
-        }
-        flip(y->data, back, k, d, mask);
-        for (int64_t i = 0; i < y->numel; i++)
-            acc->data[i] += back[i] / (float)nflip;
-        free(back);
+        /* flips are their own inverse: flip the prediction back while adding */
+        flip_add(y->data, acc->data, k, d, mask, 1.0f / (float)nflip);
         hg_tensor_free(y);
     }
     hg_tensor_free(flipped);
