@@ -57,6 +57,59 @@ static double dice_of(const char *path, const hg_tensor *truth, hg_image *out)
     return (d[1] + d[2]) / 2;
 }
 
+/* --tta against the mean softmax over the four flips computed here with the library. */
+static void check_tta(const char *model, const char *in, const hg_tensor *cli)
+{
+    hg_model *m = hg_model_load(model, NULL);
+    hg_image img;
+    hg_image_init(&img);
+    REQUIRE(m && hg_nifti_read(in, &img) == HG_OK);
+    hg_ctx *ctx = hg_ctx_new();
+    hg_ctx_set_grad(ctx, false);
+    hg_ctx_set_training(ctx, false);
+    hg_tensor *xf = hg_new(NULL, 1, 1, N, N);
+    static double mean[CLASSES][N * N];
+    memset(mean, 0, sizeof mean);
+    hg_sliding_window_opts sw = {.window = {N, N}, .overlap = 0.5};
+    for (int f = 0; f < 4; f++) {
+        for (int r = 0; r < N; r++)
+            for (int c = 0; c < N; c++)
+                xf->data[r * N + c] = img.data->data[(f & 2 ? N - 1 - r : r) * N +
+                                                     (f & 1 ? N - 1 - c : c)];
+        hg_tensor *y = hg_sliding_window(m, xf, 2, &sw, ctx);
+        REQUIRE(y && y->numel == CLASSES * N * N);
+        for (int r = 0; r < N; r++)
+            for (int c = 0; c < N; c++) {
+                const int i = r * N + c;
+                const int j = (f & 2 ? N - 1 - r : r) * N + (f & 1 ? N - 1 - c : c);
+                double e[CLASSES], z = 0;
+                for (int k = 0; k < CLASSES; k++)
+                    z += e[k] = exp((double)y->data[k * N * N + i]);
+                for (int k = 0; k < CLASSES; k++)
+                    mean[k][j] += e[k] / z / 4;
+            }
+        hg_tensor_free(y);
+    }
+    int64_t diff = 0, close = 0;
+    for (int i = 0; i < N * N; i++) {
+        int best = 0;
+        for (int k = 1; k < CLASSES; k++)
+            best = mean[k][i] > mean[best][i] ? k : best;
+        bool tie = false;
+        for (int k = 0; k < CLASSES; k++)
+            tie |= k != best && mean[best][i] - mean[k][i] < 1e-5;
+        close += tie;
+        diff += !tie && cli->data[i] != (float)best;
+    }
+    printf("segment: --tta labels vs library flips: %lld voxels differ (%lld near-ties skipped)\n",
+           (long long)diff, (long long)close);
+    CHECK(diff == 0);
+    hg_tensor_free(xf);
+    hg_ctx_free(ctx);
+    hg_image_free(&img);
+    hg_model_free(m);
+}
+
 int main(void)
 {
     char model[1024], in[1024], out[1024], bad[1024], two[1024], list[1024], dir[1024];
@@ -141,6 +194,8 @@ int main(void)
     double d_tta = dice_of(out, truth, &o);
     printf("segment: Dice %.3f with --tta\n", d_tta);
     CHECK(d_tta > 0.8);
+    if (o.data)
+        check_tta(model, in, o.data);
     hg_image_free(&o);
 
     /* --list: two studies into a folder */
