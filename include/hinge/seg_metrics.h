@@ -62,6 +62,20 @@ hg_status hg_dice_multiclass(const hg_tensor *pred, const hg_tensor *truth, int3
 hg_status hg_edt_squared(const uint8_t *mask, int ndim, const int64_t *dims,
                          const double *spacing, double *out);
 
+/* ---- connected components (src/metrics/components.c) ------------------------------------ */
+
+/* Labels the connected components of mask (nonzero = foreground) on a grid of dims (tensor
+ * order, ndim 2 or 3): labels[i] = 1..*count in raster order of each component's first
+ * voxel, 0 for background. connectivity: 4 or 8 in 2-D, 6 or 26 in 3-D (scipy.ndimage.label
+ * with the cross or the full 3x3(x3) structure). */
+hg_status hg_connected_components(const uint8_t *mask, int ndim, const int64_t *dims,
+                                  int connectivity, int32_t *labels, int32_t *count);
+/* Keeps, for every class 1..max of the label map (layout as above), only its largest
+ * connected component (ties: the first in raster order); the other voxels of the class
+ * become background 0. *removed (may be NULL) receives the number of voxels cleared. */
+hg_status hg_keep_largest_component(hg_tensor *labels, int ndim_spatial, int connectivity,
+                                    int64_t *removed);
+
 /* ---- diagnosis: scores against binary outcomes ----------------------------------------- */
 
 /* Area under the ROC curve of scores for binary labels (0/1), ties counted one half
