@@ -2,7 +2,6 @@
  * scores per image and, with reference labels, the ROC AUC (bootstrap CI) and the
  * sensitivity/specificity at 0.5. */
 #include "cli.h"
-#include "cli_model.h"
 
 #include "hinge/image.h"
 #include "hinge/nn.h"

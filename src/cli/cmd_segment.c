@@ -1,7 +1,6 @@
 /* hinge segment: a trained U-Net ("unet" model file) on a NIfTI image or a DICOM series, by
  * sliding window, to a label map (NIfTI, or DICOM SEG for a DICOM input). */
 #include "cli.h"
-#include "cli_model.h"
 #include "cli_dist.h"
 
 #include "hinge/dicom.h"
