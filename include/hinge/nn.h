@@ -98,7 +98,8 @@ hg_status hg_config_int_list(const hg_metadata *c, const char *key, int max, int
 
 /* Weights + config (+ extra metadata) in one safetensors file, atomically. */
 hg_status hg_model_save(const hg_model *m, const char *path, const hg_metadata *extra);
-/* Rebuilds the architecture named in the file and loads its weights strictly. */
+/* Rebuilds the architecture named in the file and loads its weights strictly. A path ending
+ * in .onnx gives the "onnx" architecture: the imported graph, for inference. */
 hg_model *hg_model_load(const char *path, hg_metadata *extra_out);
 
 /* ---- built-in architectures ------------------------------------------------------------ */

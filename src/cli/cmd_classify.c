@@ -186,7 +186,7 @@ static int run_classify(int argc, char **argv)
     if (!m)
         return hg_cli_fail("classify");
     int64_t channels = 1, classes = 10, size = 28;
-    hg_status s = strcmp(m->arch->name, "cnn") != 0
+    hg_status s = strcmp(m->arch->name, "cnn") != 0 && strcmp(m->arch->name, "onnx") != 0
                       ? hg_error(HG_ERR_INVALID, "classify: %s is a '%s' model, expected 'cnn'",
                                  path, m->arch->name)
                       : HG_OK;

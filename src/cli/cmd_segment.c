@@ -47,6 +47,7 @@ static void usage(FILE *f)
 typedef struct seg_opts {
     const char *model_arg, *out;
     int64_t window[3];
+    int64_t fixed_window; /* an ONNX model's fixed input size (0: any) */
     int nwindow;
     double overlap;
     bool zscore, tta, largest;
@@ -70,17 +71,23 @@ static hg_status load_model(seg_opts *o)
     o->m = hg_model_load(path, NULL);
     if (!o->m)
         return hg_error_status();
-    if (strcmp(o->m->arch->name, "unet") != 0)
-        return hg_error(HG_ERR_INVALID, "segment: %s is a '%s' model, expected 'unet'", path,
-                        o->m->arch->name);
+    bool onnx = strcmp(o->m->arch->name, "onnx") == 0;
+    if (!onnx && strcmp(o->m->arch->name, "unet") != 0)
+        return hg_error(HG_ERR_INVALID, "segment: %s is a '%s' model, expected 'unet' or an "
+                        "ONNX file", path, o->m->arch->name);
     o->dims = 2, o->in_channels = 1, o->classes = 2;
     int64_t feat[16];
     int levels = 4;
     hg_status s = hg_config_int(&o->m->config, "dims", 2, 3, &o->dims);
     if (s == HG_OK) s = hg_config_int(&o->m->config, "in_channels", 1, 4096, &o->in_channels);
     if (s == HG_OK) s = hg_config_int(&o->m->config, "classes", 1, 65535, &o->classes);
-    if (s == HG_OK) s = hg_config_int_list(&o->m->config, "features", 16, feat, &levels);
-    o->div = 1ll << (levels - 1);
+    if (s == HG_OK && !onnx)
+        s = hg_config_int_list(&o->m->config, "features", 16, feat, &levels);
+    o->div = onnx ? 1 : 1ll << (levels - 1);
+    /* An ONNX model exported with a fixed spatial size runs on windows of exactly that size. */
+    if (s == HG_OK && onnx && o->nwindow == 0 && hg_config_int(&o->m->config, "size", 1,
+                                                               1 << 20, &o->fixed_window) != HG_OK)
+        s = hg_error_status();
     return s;
 }
 
@@ -141,7 +148,7 @@ static hg_tensor *predict(const seg_opts *o, const hg_tensor *x, const int64_t *
     hg_sliding_window_opts sw = {.overlap = o->overlap};
     for (int a = 0; a < ns; a++) {
         const int64_t size = d[3 - ns + a];
-        int64_t w = o->nwindow == 1 ? o->window[0] : o->nwindow ? o->window[a] : 0;
+        int64_t w = o->nwindow == 1 ? o->window[0] : o->nwindow ? o->window[a] : o->fixed_window;
         if (!w) { /* the image rounded up to the model's multiple, capped */
             int64_t cap = ns == 2 ? 256 : 128;
             w = (size + o->div - 1) / o->div * o->div;

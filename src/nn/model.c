@@ -8,9 +8,11 @@
 extern const hg_model_arch hg_arch_cnn;
 extern const hg_model_arch hg_arch_unet;
 extern const hg_model_arch hg_arch_lpd, hg_arch_lgd, hg_arch_fbpconvnet;
+extern const hg_model_arch hg_arch_onnx;
 
 static const hg_model_arch *const archs[] = {&hg_arch_cnn, &hg_arch_unet, &hg_arch_lpd,
-                                             &hg_arch_lgd, &hg_arch_fbpconvnet, NULL};
+                                             &hg_arch_lgd, &hg_arch_fbpconvnet, &hg_arch_onnx,
+                                             NULL};
 
 const hg_model_arch *const *hg_model_archs(void) { return archs; }
 
@@ -173,6 +175,17 @@ hg_status hg_model_save(const hg_model *m, const char *path, const hg_metadata *
 
 hg_model *hg_model_load(const char *path, hg_metadata *extra_out)
 {
+    size_t len = strlen(path);
+    if (len > 5 && strcmp(path + len - 5, ".onnx") == 0) {
+        /* An ONNX file: the "onnx" architecture wraps it (its config is derived from it). */
+        hg_metadata c;
+        hg_metadata_init(&c);
+        hg_model *m = hg_metadata_set(&c, "path", path) == HG_OK
+                          ? hg_model_create("onnx", &c, 0)
+                          : NULL;
+        hg_metadata_free(&c);
+        return m;
+    }
     /* Read the metadata first (through a throwaway load), build, then load strictly. */
     hg_params file;
     hg_params_init(&file);
