@@ -9,7 +9,7 @@ cd "$(dirname "$0")/../.."
 CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DHINGE_SANITIZE=ON -DHINGE_WERROR=OFF \
   -DCMAKE_C_FLAGS="-fsanitize=fuzzer-no-link" >/dev/null
 cmake --build build-fuzz -j2 --target hinge_static >/dev/null
-libs="$(pkg-config --libs openblas fftw3f libcjson zlib libpng libprotobuf-c libjpeg libopenjp2 charls)"
+libs="$(pkg-config --libs openblas fftw3f libcjson zlib libpng libprotobuf-c libjpeg libopenjp2 charls hdf5-serial)"
 for h in tools/fuzz/fuzz_*.c; do
   n=$(basename "$h" .c)
   clang -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Isrc "$h" build-fuzz/libhinge.a \
