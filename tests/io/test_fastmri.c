@@ -2,6 +2,7 @@
  * single-coil) compared bit-exactly with the same arrays saved by the fixture script, slices,
  * attributes, listing, a write/read round trip, and malformed files refused by message. */
 #include "hinge/fastmri.h"
+#include "hinge/image.h"
 #include "test_util.h"
 
 #include <string.h>
@@ -150,6 +151,38 @@ static void check_malformed(void)
     CHECK_NULL_WITH(hg_fastmri_open(hg_test_tmp("does_not_exist.h5")), "cannot open");
 }
 
+/* hinge info / convert on the fixtures: the NIfTI written holds the h5py values. */
+static void check_cli(const hg_params *fx)
+{
+    const char *in = hg_test_fixture("fastmri/multicoil.h5");
+    const char *out = hg_test_tmp("fastmri_k1.nii.gz");
+    CHECK(hg_test_run("%s info %s > /dev/null", HINGE_BINARY, in) == 0);
+    CHECK(hg_test_run("%s info --json %s > /dev/null", HINGE_BINARY, in) == 0);
+    CHECK(hg_test_run("%s info %s 2> /dev/null", HINGE_BINARY,
+                      hg_test_fixture("fastmri/bad_dtype.h5")) != 0);
+    CHECK(hg_test_run("%s convert %s %s --slice 1", HINGE_BINARY, in, out) == 0);
+    hg_image img;
+    hg_image_init(&img);
+    CHECK_OK(hg_nifti_read(out, &img));
+    const hg_tensor *k = hg_test_get(fx, "multi_kspace");
+    int64_t half = hg_tensor_nfloats(k) / 2;
+    CHECK(img.data && img.data->dtype == HG_C64 &&
+          shape_is(img.data, 3, (int64_t[]){4, 32, 24}) &&
+          same_floats(img.data, k->data + half, half));
+    const char *ds = hg_image_meta_string(&img, "Dataset");
+    CHECK(ds && strcmp(ds, "kspace") == 0);
+    hg_image_free(&img);
+    out = hg_test_tmp("fastmri_rss.nii");
+    CHECK(hg_test_run("%s convert %s %s --dataset reconstruction_rss", HINGE_BINARY, in, out) == 0);
+    CHECK_OK(hg_nifti_read(out, &img));
+    const hg_tensor *rss = hg_test_get(fx, "multi_rss");
+    CHECK(img.data && shape_is(img.data, 3, (int64_t[]){2, 16, 12}) &&
+          same_floats(img.data, rss->data, rss->numel));
+    hg_image_free(&img);
+    CHECK(hg_test_run("%s convert %s %s --slice 2 2> /dev/null", HINGE_BINARY, in, out) == 1);
+    CHECK(hg_test_run("%s convert %s %s --dataset mask 2> /dev/null", HINGE_BINARY, in, out) == 2);
+}
+
 int main(void)
 {
     hg_params fx;
@@ -159,6 +192,7 @@ int main(void)
     check_singlecoil(&fx);
     check_round_trip(&fx);
     check_malformed();
+    check_cli(&fx);
     hg_params_free(&fx);
     return hg_test_finish("test_fastmri");
 }
