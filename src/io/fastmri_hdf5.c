@@ -213,8 +213,11 @@ static hg_status open_optional(hid_t file, const char *path, const char *name, h
     if (e == 0)
         return HG_OK;
     *d = H5Dopen2(file, name, H5P_DEFAULT);
-    if (*d < 0)
-        return hg_error(HG_ERR_FORMAT, "%s: '%s' is not a readable dataset", path, name);
+    if (*d < 0) {
+        char what[96];
+        snprintf(what, sizeof what, "'%s' is not a readable dataset", name);
+        return h5_fail(HG_ERR_FORMAT, path, what);
+    }
     return HG_OK;
 }
 

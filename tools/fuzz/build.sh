@@ -30,6 +30,7 @@ seed() { # seed <corpus> <files...>: copy the small ones
   case "$f" in *.gz) flag='\x01' ;; *) flag='\x00' ;; esac
   { printf "$flag"; cat "$f"; } > "build-fuzz/corpus_nifti/$(basename "$f")"
 done
+[ -d build-fuzz/corpus_hdf5 ] && seed hdf5 tests/fixtures/fastmri/*.h5
 [ -d build-fuzz/corpus_cfl ] && for f in tests/fixtures/mri/*.hdr; do
   [ -f "$f" ] && { cat "$f"; printf '\x00'; head -c 4096 "${f%.hdr}.cfl"; } > "build-fuzz/corpus_cfl/$(basename "$f")"
 done
