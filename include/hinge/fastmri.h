@@ -8,7 +8,10 @@
  *   attributes "acquisition", "patient_id" (strings), "max", "norm" (numbers), all optional.
  * K-space comes back as an HG_C64 tensor (interleaved re, im: the same bytes as the file) with
  * the file's shape, or one slice without the slice axis. Every size is checked (rank, each
- * dimension >= 1, overflow, a 16 GiB cap, the stored size) before anything is allocated. */
+ * dimension >= 1, overflow, a 16 GiB cap, the stored size) before anything is allocated.
+ * Soft and external links are not followed. Not thread-safe (Debian's serial libhdf5 is not):
+ * use from one thread at a time. libhdf5 1.10 itself can crash on hostile files (see
+ * docs/fastmri.md): open untrusted files in a disposable process. */
 #ifndef HINGE_FASTMRI_H
 #define HINGE_FASTMRI_H
 

@@ -212,6 +212,11 @@ static hg_status open_optional(hid_t file, const char *path, const char *name, h
         return h5_fail(HG_ERR_FORMAT, path, "cannot read the root group");
     if (e == 0)
         return HG_OK;
+    /* Only hard links: a soft or external link could make libhdf5 open another file. */
+    H5L_info_t li;
+    if (H5Lget_info(file, name, &li, H5P_DEFAULT) < 0 || li.type != H5L_TYPE_HARD)
+        return hg_error(HG_ERR_FORMAT, "%s: '%s' is a soft or external link, not a dataset", path,
+                        name);
     *d = H5Dopen2(file, name, H5P_DEFAULT);
     if (*d < 0) {
         char what[96];
@@ -293,6 +298,8 @@ static bool read_number_attr(hid_t file, const char *name, double *v)
 static herr_t list_cb(hid_t g, const char *name, const H5L_info_t *li, void *op)
 {
     hg_fastmri_info *info = op;
+    if (li->type != H5L_TYPE_HARD)
+        return 0; /* never follow soft or external links */
     hid_t d = H5Dopen2(g, name, H5P_DEFAULT);
     if (d < 0) {
         H5Eclear2(H5E_DEFAULT);

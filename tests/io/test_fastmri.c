@@ -149,6 +149,8 @@ static void check_malformed(void)
     CHECK_NULL_WITH(hg_fastmri_open(hg_test_fixture("fastmri/bad_notfile.h5")),
                     "not an HDF5 file");
     CHECK_NULL_WITH(hg_fastmri_open(hg_test_tmp("does_not_exist.h5")), "cannot open");
+    CHECK_NULL_WITH(hg_fastmri_open(hg_test_fixture("fastmri/bad_extlink.h5")),
+                    "'kspace' is a soft or external link");
 }
 
 /* hinge info / convert on the fixtures: the NIfTI written holds the h5py values. */
