@@ -6,7 +6,7 @@
 # Crashes (crash-*) go to tests/fixtures/<format>/fuzz/ as regression inputs.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DHINGE_SANITIZE=ON -DHINGE_WERROR=OFF \
+CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DHINGE_SANITIZE=ON -DHINGE_WERROR=OFF -DHINGE_MPI=OFF \
   -DCMAKE_C_FLAGS="-fsanitize=fuzzer-no-link" >/dev/null
 cmake --build build-fuzz -j2 --target hinge_static >/dev/null
 libs="$(pkg-config --libs openblas fftw3f libcjson zlib libpng libprotobuf-c libjpeg libopenjp2 charls hdf5-serial)"
