@@ -21,6 +21,7 @@
 #include "hinge/segment.h"
 #include "hinge/learned.h"
 #include "hinge/dist.h"
+#include "hinge/fastmri.h"
 #include "hinge/cfl.h"
 #include "hinge/nn.h"
 #include "hinge/data.h"

@@ -1,5 +1,7 @@
-/* hinge convert: between image formats (NIfTI-1/-2, .nii/.nii.gz; DICOM series -> NIfTI). */
+/* hinge convert: between image formats (NIfTI-1/-2, .nii/.nii.gz; DICOM series and fastMRI
+ * .h5 -> NIfTI). */
 #include "cli.h"
+#include "cli_fastmri.h"
 
 #include "hinge/dicom.h"
 #include "hinge/image.h"
@@ -17,7 +19,10 @@ static const char *usage =
     "JSON sidecar of key DICOM fields (Modality, UIDs, TransferSyntaxUID, RescaleSlope, ...).\n"
     "With --seg-source, <in> is a label map (NIfTI, integer labels 0..255 on the grid of the\n"
     "source series) and <out> a DICOM Segmentation (BINARY, label s = segment s) referencing\n"
-    "the source series, its study and frame of reference (for sending back to a PACS).\n\n"
+    "the source series, its study and frame of reference (for sending back to a PACS).\n"
+    "A fastMRI .h5 input: --dataset (default kspace, complex64 NIfTI) as a NIfTI volume, the\n"
+    "tensor [slices, coils, H, W] (NIfTI x = W, y = H, z = coils, t = slices) or one slice with\n"
+    "--slice K; the file's attributes (acquisition, patient_id, max, norm) go to the sidecar.\n\n"
     "options:\n"
     "  --datatype T  stored type: same (default: the input's type when it is float32/64, or an\n"
     "                integer type without scaling; float32 otherwise), float32, float64, uint8,\n"
@@ -25,6 +30,8 @@ static const char *usage =
     "  --nifti2      write NIfTI-2 (default NIfTI-1)\n"
     "  --series UID  the DICOM series to convert (or the --seg-source series)\n"
     "  --seg-source DIR  write a DICOM SEG for this DICOM series (file or directory)\n"
+    "  --dataset D   fastMRI: kspace (default), reconstruction_rss or reconstruction_esc\n"
+    "  --slice K     fastMRI: only slice K (from 0)\n"
     "  --threads N   worker threads (default: all cores)\n"
     "  --window W    for a .png output: brain, subdural, lung, bone, abdomen (CT presets in HU)\n"
     "                or CENTER:WIDTH; default: the image's min..max. Volumes give their middle\n"
@@ -92,7 +99,9 @@ static hg_status write_png(const char *path, const hg_tensor *t, const char *win
 
 static int run_convert(int argc, char **argv)
 {
-    const char *window = NULL, *in = NULL, *out = NULL, *dtype = "same", *series = NULL, *seg_source = NULL;
+    const char *window = NULL, *in = NULL, *out = NULL, *dtype = "same", *series = NULL;
+    const char *seg_source = NULL, *dataset = NULL;
+    int64_t slice = -1;
     hg_nifti_write_opts o = {.version = 1};
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -112,6 +121,17 @@ static int run_convert(int argc, char **argv)
             if (i + 1 >= argc)
                 return hg_cli_usage_error("convert", "--window needs a preset or CENTER:WIDTH");
             window = argv[++i];
+        } else if (!strcmp(argv[i], "--dataset")) {
+            if (i + 1 >= argc)
+                return hg_cli_usage_error("convert", "--dataset needs a name");
+            dataset = argv[++i];
+            if (strcmp(dataset, "kspace") && strcmp(dataset, "reconstruction_rss") &&
+                strcmp(dataset, "reconstruction_esc"))
+                return hg_cli_usage_error("convert", "--dataset '%s': expected kspace, "
+                                          "reconstruction_rss or reconstruction_esc", dataset);
+        } else if (!strcmp(argv[i], "--slice")) {
+            if (i + 1 >= argc || !hg_cli_parse_int(argv[++i], 0, INT32_MAX, &slice))
+                return hg_cli_usage_error("convert", "--slice needs a slice number (from 0)");
         } else if (!strcmp(argv[i], "--datatype")) {
             if (i + 1 >= argc)
                 return hg_cli_usage_error("convert", "--datatype needs a type");
@@ -157,8 +177,13 @@ static int run_convert(int argc, char **argv)
         hg_image_free(&src);
         return ws ? hg_cli_fail("convert") : HG_EXIT_OK;
     }
-    char *sidecar = hg_sidecar_path(in); /* NULL: not a NIfTI name, so DICOM */
-    hg_status rs = sidecar ? hg_nifti_read(in, &img) : hg_dicom_read(in, series, &img);
+    bool h5 = hg_cli_is_h5(in);
+    if (!h5 && (dataset || slice >= 0))
+        return hg_cli_usage_error("convert", "--dataset and --slice are for fastMRI .h5 input");
+    char *sidecar = hg_sidecar_path(in); /* NULL: not a NIfTI name, so DICOM (or .h5) */
+    hg_status rs = h5         ? hg_cli_fastmri_image(in, dataset ? dataset : "kspace", slice, &img)
+                   : sidecar ? hg_nifti_read(in, &img)
+                             : hg_dicom_read(in, series, &img);
     free(sidecar);
     if (rs)
         return hg_cli_fail("convert");
@@ -172,5 +197,5 @@ static int run_convert(int argc, char **argv)
     return s ? hg_cli_fail("convert") : HG_EXIT_OK;
 }
 
-const hg_cli_command hg_cmd_convert = {"convert", "convert between image formats (NIfTI, DICOM -> NIfTI)",
+const hg_cli_command hg_cmd_convert = {"convert", "convert between image formats (NIfTI, DICOM/fastMRI -> NIfTI)",
                                        run_convert};

@@ -1,5 +1,5 @@
 /* hinge info: header, geometry and value range of an image file (NIfTI) or of the DICOM
- * series in a file or directory. */
+ * series in a file or directory; ONNX models and fastMRI .h5 files have their own hooks. */
 #include "cli.h"
 
 #include "hinge/dicom.h"
@@ -19,7 +19,8 @@ static const char *usage =
     "Prints the format, dimensions (NIfTI x, y, z, t order and the tensor shape, which is the\n"
     "reverse), voxel spacing, orientation (e.g. RAS, LPS: where the i, j, k axes point), the\n"
     "qform/sform codes and affine, the stored datatype and scaling, the value range and the\n"
-    "keys of the JSON sidecar (x.json next to x.nii.gz).\n\n"
+    "keys of the JSON sidecar (x.json next to x.nii.gz).\n"
+    "A fastMRI .h5 file: its datasets (name, type, shape) and attributes.\n\n"
     "options:\n"
     "  --json        one JSON object on stdout\n"
     "  --series UID  the DICOM series to describe in full\n"
@@ -245,6 +246,7 @@ static void series_text(const char *path, const hg_dicom_series_info *info, int 
 }
 
 int hg_cli_onnx_info(const char *path, bool json); /* cli_onnx_info.c: -1 if not ONNX */
+int hg_cli_fastmri_info(const char *path, bool json); /* cli_fastmri.c: -1 if not .h5 */
 
 static int run_info(int argc, char **argv)
 {
@@ -278,6 +280,9 @@ static int run_info(int argc, char **argv)
     int onnx_rc = hg_cli_onnx_info(path, json);
     if (onnx_rc >= 0)
         return onnx_rc;
+    int h5_rc = hg_cli_fastmri_info(path, json);
+    if (h5_rc >= 0)
+        return h5_rc;
     hg_image img;
     hg_image_init(&img);
     cJSON *top = NULL;

@@ -6,10 +6,10 @@
 # Crashes (crash-*) go to tests/fixtures/<format>/fuzz/ as regression inputs.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DHINGE_SANITIZE=ON -DHINGE_WERROR=OFF \
+CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DHINGE_SANITIZE=ON -DHINGE_WERROR=OFF -DHINGE_MPI=OFF \
   -DCMAKE_C_FLAGS="-fsanitize=fuzzer-no-link" >/dev/null
 cmake --build build-fuzz -j2 --target hinge_static >/dev/null
-libs="$(pkg-config --libs openblas fftw3f libcjson zlib libpng libprotobuf-c libjpeg libopenjp2 charls)"
+libs="$(pkg-config --libs openblas fftw3f libcjson zlib libpng libprotobuf-c libjpeg libopenjp2 charls hdf5-serial)"
 for h in tools/fuzz/fuzz_*.c; do
   n=$(basename "$h" .c)
   clang -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Isrc "$h" build-fuzz/libhinge.a \
@@ -30,6 +30,7 @@ seed() { # seed <corpus> <files...>: copy the small ones
   case "$f" in *.gz) flag='\x01' ;; *) flag='\x00' ;; esac
   { printf "$flag"; cat "$f"; } > "build-fuzz/corpus_nifti/$(basename "$f")"
 done
+[ -d build-fuzz/corpus_hdf5 ] && seed hdf5 tests/fixtures/fastmri/*.h5
 [ -d build-fuzz/corpus_cfl ] && for f in tests/fixtures/mri/*.hdr; do
   [ -f "$f" ] && { cat "$f"; printf '\x00'; head -c 4096 "${f%.hdr}.cfl"; } > "build-fuzz/corpus_cfl/$(basename "$f")"
 done
