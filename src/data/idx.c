@@ -53,14 +53,28 @@ static hg_status read_idx(const char *path, int want_ndim, int64_t *dims, uint8_
             total *= dims[i];
     }
     if (s == HG_OK) {
-        /* The declared size is bounded above; a lying header fails as a truncated read. */
-        *data = malloc((size_t)total);
-        if (!*data)
-            s = hg_error(HG_ERR_NOMEM, "%s: out of memory for %lld bytes", path, (long long)total);
-        else if ((s = read_exact(f, path, *data, (size_t)total, "data")) != HG_OK) {
-            free(*data);
-            *data = NULL;
+        /* The buffer grows with the data actually read (16 MiB at a time), so a header that
+         * declares more than the file holds fails as truncated without a huge allocation. */
+        size_t cap = 0, got = 0, want = (size_t)total;
+        uint8_t *buf = NULL;
+        while (s == HG_OK && got < want) {
+            size_t chunk = want - got < ((size_t)16 << 20) ? want - got : ((size_t)16 << 20);
+            if (got + chunk > cap) {
+                uint8_t *nb = realloc(buf, got + chunk);
+                if (!nb) {
+                    s = hg_error(HG_ERR_NOMEM, "%s: out of memory at %zu bytes", path, got + chunk);
+                    break;
+                }
+                buf = nb;
+                cap = got + chunk;
+            }
+            s = read_exact(f, path, buf + got, chunk, "data");
+            got += chunk;
         }
+        if (s == HG_OK)
+            *data = buf;
+        else
+            free(buf);
     }
     gzclose(f);
     return s;
