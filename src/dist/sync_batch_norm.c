@@ -96,26 +96,6 @@ static hg_status sync_bn_backward(hg_ctx *ctx, hg_node *node)
     return HG_OK;
 }
 
-static hg_status check_args(const char *op, const hg_tensor *x, const hg_tensor *gamma,
-                            const hg_tensor *beta, const hg_tensor *rm, const hg_tensor *rv,
-                            float momentum, float eps)
-{
-    if (!hg_require_real(op, x) || !hg_require_rank(op, x, 2, 5))
-        return hg_error_status();
-    int64_t c = x->shape[1];
-    if (hg_check_channel_param(op, "gamma", gamma, c) || hg_check_channel_param(op, "beta", beta, c) ||
-        hg_check_channel_param(op, "running_mean", rm, c) ||
-        hg_check_channel_param(op, "running_var", rv, c))
-        return hg_error_status();
-    if ((rm == NULL) != (rv == NULL))
-        return hg_error(HG_ERR_INVALID, "%s: running_mean and running_var must be given together",
-                        op);
-    if (!(eps > 0.0f) || !(momentum >= 0.0f && momentum <= 1.0f))
-        return hg_error(HG_ERR_INVALID, "%s: expected eps > 0 and momentum in [0, 1], got %g "
-                        "and %g", op, (double)eps, (double)momentum);
-    return HG_OK;
-}
-
 hg_tensor *hg_sync_batch_norm(hg_ctx *ctx, hg_tensor *x, hg_tensor *gamma, hg_tensor *beta,
                               hg_tensor *running_mean, hg_tensor *running_var, float momentum,
                               float eps)
@@ -123,7 +103,8 @@ hg_tensor *hg_sync_batch_norm(hg_ctx *ctx, hg_tensor *x, hg_tensor *gamma, hg_te
     const char *op = "sync_batch_norm";
     if (!x || !ctx || !hg_ctx_training(ctx) || !hg_dist_active())
         return hg_batch_norm(ctx, x, gamma, beta, running_mean, running_var, momentum, eps);
-    if (check_args(op, x, gamma, beta, running_mean, running_var, momentum, eps) != HG_OK)
+    if (hg_batch_norm_check_args(op, x, gamma, beta, running_mean, running_var, momentum, eps) !=
+        HG_OK)
         return NULL;
     int64_t n = x->shape[0], c = x->shape[1], inner = (n * c) != 0 ? x->numel / (n * c) : 0;
     hg_tensor *out = hg_tensor_empty(ctx, HG_F32, x->ndim, x->shape);

@@ -61,7 +61,7 @@ static hg_status batch_norm_backward(hg_ctx *ctx, hg_node *node)
     return HG_OK;
 }
 
-static hg_status check_args(const char *op, const hg_tensor *x, const hg_tensor *gamma,
+hg_status hg_batch_norm_check_args(const char *op, const hg_tensor *x, const hg_tensor *gamma,
                             const hg_tensor *beta, const hg_tensor *rm, const hg_tensor *rv,
                             float momentum, float eps)
 {
@@ -92,7 +92,8 @@ hg_tensor *hg_batch_norm(hg_ctx *ctx, hg_tensor *x, hg_tensor *gamma, hg_tensor 
     HG_PROPAGATE_NULL(x);
     if (!hg_require_ctx(op, ctx))
         return NULL;
-    if (check_args(op, x, gamma, beta, running_mean, running_var, momentum, eps) != HG_OK)
+    if (hg_batch_norm_check_args(op, x, gamma, beta, running_mean, running_var, momentum, eps) !=
+        HG_OK)
         return NULL;
     int64_t n = x->shape[0], c = x->shape[1], inner = (n * c) != 0 ? x->numel / (n * c) : 0;
     if (n * inner == 0) {

@@ -64,4 +64,11 @@ static inline bool hg_require_ctx(const char *op, const hg_ctx *ctx)
 /* Checks an optional per-channel tensor (gamma, beta, running stats) has shape [c]. */
 hg_status hg_check_channel_param(const char *op, const char *role, const hg_tensor *t, int64_t c);
 
+/* Batch norm's argument checks (shared by hg_batch_norm and the MPI-synchronized variant):
+ * real input of rank 2-5, per-channel parameters of size C, running stats given together,
+ * eps > 0, momentum in [0, 1]. */
+hg_status hg_batch_norm_check_args(const char *op, const hg_tensor *x, const hg_tensor *gamma,
+                                   const hg_tensor *beta, const hg_tensor *rm,
+                                   const hg_tensor *rv, float momentum, float eps);
+
 #endif
