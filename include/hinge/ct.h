@@ -134,6 +134,11 @@ hg_ct_phantom *hg_ct_phantom_shepp_logan(int ndim, float scale);
  * [-0.5,0.5]² when interior), angle uniform in [0, 2π). */
 hg_ct_phantom *hg_ct_phantom_random_ellipses(hg_rng *rng, double mean_count, bool interior,
                                              float scale);
+/* A random anatomy-like 2-D chest slice (body, fat, lungs with vessels and sometimes nodules,
+ * heart, aorta, spine, ribs, sternum), all ellipses, for low-dose CT experiments. Values are
+ * attenuation in LoDoPaB-CT's normalization μ/μ_max (μ_max = 81.35858 m⁻¹; water 0.2458, so
+ * HU = 1000·(4.0679·value − 1)). scale: half the image width. */
+hg_ct_phantom *hg_ct_phantom_random_chest(hg_rng *rng, float scale);
 void hg_ct_phantom_free(hg_ct_phantom *p);
 /* Rasterizes onto g's image grid: the mean over s×s (×s) sub-samples per pixel. */
 hg_status hg_ct_phantom_rasterize(const hg_ct_phantom *p, const hg_ct_geometry *g,

@@ -32,18 +32,40 @@ hg_status hg_learned_geometry(const hg_model *m, hg_ct_geometry *g, float **angl
  * and both values (e.g. "model has 30 angles, data has 60"). */
 hg_status hg_learned_check_geometry(const hg_model *m, const hg_ct_geometry *data);
 
-/* One training pair of the ellipse experiment: a random-ellipse phantom (Poisson(mean_count)
- * ellipses, scale = half the image width) rasterized on g's grid, its projection by A (g's
- * projector) and white Gaussian noise of rel_noise·mean|Ax|. All randomness from rng. */
+/* What the training and test data of a reconstruction experiment are: the phantoms and the
+ * measurement noise. The zero value means the learned primal-dual ellipse experiment. */
+typedef enum { HG_RECON_ELLIPSES = 0, HG_RECON_CHEST } hg_recon_phantom;
+
+typedef struct hg_recon_protocol {
+    hg_recon_phantom phantom;
+    double mean_ellipses; /* ellipses: Poisson mean of their count (0: 50) */
+    float rel_noise;      /* photons == 0: white Gaussian noise of rel_noise·mean|Ax| */
+    double photons;       /* > 0: pre-log Poisson noise, photons per detector pixel without
+                           * object (LoDoPaB-CT: 4096), zero counts as 0.1 photon, post-log */
+    double width_m;       /* Poisson: field width in metres (0: LoDoPaB's 0.26); with μ_max
+                           * 81.35858 m⁻¹ it turns line integrals in pixels into μ·length */
+} hg_recon_protocol;
+
+hg_status hg_recon_protocol_check(const hg_recon_protocol *p);
+const char *hg_recon_phantom_name(hg_recon_phantom p);
+/* "ellipses" or "chest" -> *out; HG_ERR_INVALID naming the accepted values otherwise. */
+hg_status hg_recon_phantom_parse(const char *name, hg_recon_phantom *out);
+
+/* Adds the protocol's noise to a noiseless sinogram on g (in place). */
+hg_status hg_recon_measure(const hg_ct_geometry *g, const hg_recon_protocol *p, hg_rng *rng,
+                           float *sino);
+/* One training pair drawn with rng: the phantom rasterized on g's grid, and its measurement
+ * on g's geometry with the protocol's noise. Ellipses are projected with A (g's discrete
+ * projector), as the published experiment did; chest phantoms with their exact line
+ * integrals (4×4 supersampled raster as the target), so there is no inverse crime. */
 hg_status hg_recon_simulate(const hg_ct_geometry *g, const hg_linop *a, hg_rng *rng,
-                            double mean_count, float rel_noise, float *image, float *sino);
+                            const hg_recon_protocol *p, float *image, float *sino);
 
 /* Reconstruction task: fresh phantoms every step from the step's rng (exact resume), MSE loss,
  * validation PSNR (mean over the held-out set; data range = max - min of each target). */
 typedef struct hg_recon_task {
     int64_t batch;         /* LPD: 5 */
-    double mean_ellipses;  /* 50 */
-    float rel_noise;       /* 0.05 */
+    hg_recon_protocol protocol; /* phantoms and noise (LPD: ellipses, rel_noise 0.05) */
     int64_t val_count;     /* held-out phantoms (0: no validation) */
     uint64_t val_seed;     /* their seed (independent of the training seed) */
     /* filled by hg_recon_task_init */

@@ -1,5 +1,5 @@
-/* The reconstruction training task of the learned-primal-dual ellipse experiment (see
- * include/hinge/learned.h): fresh random-ellipse phantoms every step drawn from the step's
+/* The reconstruction training task of the learned-primal-dual ellipse experiment and of the
+ * low-dose chest experiment (see include/hinge/learned.h): fresh phantoms every step drawn from the step's
  * rng (so a resumed run sees the same data), noisy sinograms from the model's own geometry,
  * MSE loss, validation PSNR on a fixed held-out set. */
 #include "hinge/learned.h"
@@ -9,21 +9,69 @@
 #include <stdlib.h>
 #include <string.h>
 
-hg_status hg_recon_simulate(const hg_ct_geometry *g, const hg_linop *a, hg_rng *rng,
-                            double mean_count, float rel_noise, float *image, float *sino)
+#define LODOPAB_MU_MAX 81.35858 /* m⁻¹ */
+
+const char *hg_recon_phantom_name(hg_recon_phantom p)
 {
-    hg_ct_phantom *p = hg_ct_phantom_random_ellipses(rng, mean_count, false,
-                                                     0.5f * (float)g->nx * g->dx);
-    if (!p)
+    return p == HG_RECON_CHEST ? "chest" : "ellipses";
+}
+
+hg_status hg_recon_phantom_parse(const char *name, hg_recon_phantom *out)
+{
+    if (strcmp(name, "ellipses") == 0)
+        *out = HG_RECON_ELLIPSES;
+    else if (strcmp(name, "chest") == 0)
+        *out = HG_RECON_CHEST;
+    else
+        return hg_error(HG_ERR_INVALID, "recon phantom: expected 'ellipses' or 'chest', got '%s'",
+                        name);
+    return HG_OK;
+}
+
+hg_status hg_recon_protocol_check(const hg_recon_protocol *p)
+{
+    if (!(p->rel_noise >= 0) || !isfinite(p->rel_noise))
+        return hg_error(HG_ERR_INVALID, "recon protocol: noise level must be >= 0, got %g",
+                        (double)p->rel_noise);
+    if (!(p->photons >= 0) || !isfinite(p->photons))
+        return hg_error(HG_ERR_INVALID, "recon protocol: photons must be >= 0, got %g",
+                        p->photons);
+    if (!(p->width_m >= 0) || !(p->mean_ellipses >= 0))
+        return hg_error(HG_ERR_INVALID, "recon protocol: field width and ellipse count must "
+                                        "be >= 0, got %g m and %g", p->width_m, p->mean_ellipses);
+    return HG_OK;
+}
+
+hg_status hg_recon_measure(const hg_ct_geometry *g, const hg_recon_protocol *p, hg_rng *rng,
+                          float *sino)
+{
+    int64_t n = (int64_t)g->n_angles * g->n_det;
+    if (p->photons > 0) {
+        double width = p->width_m > 0 ? p->width_m : 0.26;
+        double mu_scale = LODOPAB_MU_MAX * width / ((double)g->nx * g->dx);
+        return hg_ct_noise_poisson(sino, n, p->photons, mu_scale, rng);
+    }
+    return p->rel_noise > 0 ? hg_ct_noise_gaussian(sino, n, p->rel_noise, rng) : HG_OK;
+}
+
+hg_status hg_recon_simulate(const hg_ct_geometry *g, const hg_linop *a, hg_rng *rng,
+                            const hg_recon_protocol *p, float *image, float *sino)
+{
+    float scale = 0.5f * (float)g->nx * g->dx;
+    bool chest = p->phantom == HG_RECON_CHEST;
+    hg_ct_phantom *ph = chest ? hg_ct_phantom_random_chest(rng, scale)
+                              : hg_ct_phantom_random_ellipses(
+                                    rng, p->mean_ellipses > 0 ? p->mean_ellipses : 50, false,
+                                    scale);
+    if (!ph)
         return hg_error_status();
-    /* Rasterize then project with the same discrete operator, as the paper's ODL code does. */
-    hg_status s = hg_ct_phantom_rasterize(p, g, 1, image);
-    hg_ct_phantom_free(p);
+    /* Ellipses: rasterize then project with the same discrete operator, as the paper's ODL
+     * code does. Chest: exact line integrals. */
+    hg_status s = hg_ct_phantom_rasterize(ph, g, chest ? 4 : 1, image);
     if (s == HG_OK)
-        s = hg_linop_forward(a, image, sino);
-    if (s == HG_OK && rel_noise > 0)
-        s = hg_ct_noise_gaussian(sino, (int64_t)g->n_angles * g->n_det, rel_noise, rng);
-    return s;
+        s = chest ? hg_ct_phantom_project(ph, g, sino) : hg_linop_forward(a, image, sino);
+    hg_ct_phantom_free(ph);
+    return s == HG_OK ? hg_recon_measure(g, p, rng, sino) : s;
 }
 
 static hg_status simulate_batch(const hg_recon_task *t, hg_rng *rng, int64_t n, hg_tensor *x,
@@ -31,8 +79,8 @@ static hg_status simulate_batch(const hg_recon_task *t, hg_rng *rng, int64_t n, 
 {
     int64_t ni = y->numel / n, ns = x->numel / n;
     for (int64_t i = 0; i < n; i++) {
-        hg_status s = hg_recon_simulate(&t->geometry, t->projector, rng, t->mean_ellipses,
-                                        t->rel_noise, y->data + i * ni, x->data + i * ns);
+        hg_status s = hg_recon_simulate(&t->geometry, t->projector, rng, &t->protocol,
+                                        y->data + i * ni, x->data + i * ns);
         if (s != HG_OK)
             return hg_error_context(s, "recon task: phantom %lld", (long long)i);
     }
@@ -42,15 +90,14 @@ static hg_status simulate_batch(const hg_recon_task *t, hg_rng *rng, int64_t n, 
 hg_status hg_recon_task_init(hg_recon_task *t, const hg_model *m)
 {
     if (t->batch <= 0) t->batch = 5;
-    if (t->mean_ellipses <= 0) t->mean_ellipses = 50;
-    if (t->rel_noise < 0)
-        return hg_error(HG_ERR_INVALID, "recon task: noise level must be >= 0, got %g",
-                        (double)t->rel_noise);
+    hg_status s = hg_recon_protocol_check(&t->protocol);
+    if (s != HG_OK)
+        return hg_error_context(s, "recon task");
     if (t->val_count < 0)
         return hg_error(HG_ERR_INVALID, "recon task: validation count must be >= 0, got %lld",
                         (long long)t->val_count);
     t->angles = NULL, t->projector = NULL, t->val_images = t->val_sinos = NULL;
-    hg_status s = hg_learned_geometry(m, &t->geometry, &t->angles);
+    s = hg_learned_geometry(m, &t->geometry, &t->angles);
     if (s != HG_OK)
         return hg_error_context(s, "recon task");
     t->projector = hg_ct_projector(&t->geometry);

@@ -35,6 +35,9 @@ static inline double ct_det_v(const hg_ct_geometry *g, int row)
     return (row - 0.5 * (g->n_rows - 1)) * g->dv + g->offset_v;
 }
 
+/* A phantom with room for `count` zeroed ellipses (freed by hg_ct_phantom_free). */
+hg_ct_phantom *ct_phantom_alloc(int ndim, int count, float scale);
+
 static inline int ct_is_3d(const hg_ct_geometry *g) { return g->kind == HG_CT_CONE_FLAT; }
 
 #endif

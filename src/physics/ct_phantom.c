@@ -25,7 +25,7 @@ static const float shepp_logan_3d[10][10] = {
     {.1f, .0230f, .046f, .020f, .06f, -.605f, 0, 0, 0, 0},
 };
 
-static hg_ct_phantom *phantom_alloc(int ndim, int count, float scale)
+hg_ct_phantom *ct_phantom_alloc(int ndim, int count, float scale)
 {
     if (ndim != 2 && ndim != 3) {
         hg_error(HG_ERR_INVALID, "ct phantom: ndim must be 2 or 3, got %d", ndim);
@@ -51,7 +51,7 @@ static hg_ct_phantom *phantom_alloc(int ndim, int count, float scale)
 
 hg_ct_phantom *hg_ct_phantom_shepp_logan(int ndim, float scale)
 {
-    hg_ct_phantom *p = phantom_alloc(ndim, 10, scale);
+    hg_ct_phantom *p = ct_phantom_alloc(ndim, 10, scale);
     if (!p)
         return NULL;
     const float deg = (float)(CT_PI / 180.0);
@@ -80,7 +80,7 @@ hg_ct_phantom *hg_ct_phantom_random_ellipses(hg_rng *rng, double mean_count, boo
         return NULL;
     }
     int n = (int)hg_rng_poisson(rng, mean_count);
-    hg_ct_phantom *p = phantom_alloc(2, n, scale);
+    hg_ct_phantom *p = ct_phantom_alloc(2, n, scale);
     if (!p)
         return NULL;
     double span = interior ? 1.0 : 2.0;

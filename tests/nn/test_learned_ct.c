@@ -59,7 +59,7 @@ static void check_learns(const char *arch, bool small, int steps, double lr, dou
     /* Narrower, shallower unrolled nets keep the test fast; full size is timed in benchmarks. */
     hg_model *m = small ? make2(arch) : make(arch, 32, 16, 47, NULL, NULL, 1);
     REQUIRE(m);
-    hg_recon_task t = {.batch = 4, .rel_noise = 0.05f, .val_count = 16, .val_seed = 99};
+    hg_recon_task t = {.batch = 4, .protocol = {.rel_noise = 0.05f}, .val_count = 16, .val_seed = 99};
     CHECK_OK(hg_recon_task_init(&t, m));
     double before = 0;
     CHECK_OK(hg_recon_evaluate(m, t.val_sinos, t.val_images, &before, NULL));
@@ -342,7 +342,7 @@ static void test_resume(void)
     hg_model *a = make("lgd", 16, 8, 23, "iterations", "2", 4);
     hg_model *b = make("lgd", 16, 8, 23, "iterations", "2", 4);
     REQUIRE(a && b);
-    hg_recon_task t = {.batch = 2, .rel_noise = 0.05f};
+    hg_recon_task t = {.batch = 2, .protocol = {.rel_noise = 0.05f}};
     CHECK_OK(hg_recon_task_init(&t, a));
     hg_task task = hg_recon_task_make(&t);
     hg_train_opts o;
