@@ -35,6 +35,15 @@ static inline double ct_det_v(const hg_ct_geometry *g, int row)
     return (row - 0.5 * (g->n_rows - 1)) * g->dv + g->offset_v;
 }
 
+/* AVX-512 kernels of the parallel-beam hot loops (ct_simd.c); ct_simd_ok() says whether the
+ * CPU has AVX-512 (and HINGE_NO_AVX512 is unset), else the portable code runs. */
+bool ct_simd_ok(void);
+void ct_simd_override(int on); /* tests: 0 forces the portable path, 1 restores detection */
+void ct_simd_project16(const float *P, int n_s, const float *ra, int nr, float b,
+                       const int32_t *tr, float *sum);
+void ct_simd_backproject_row(const float *q, int n, int n_views, const float *a, const float *b,
+                             int nx, int *range, float *out);
+
 static inline int ct_is_3d(const hg_ct_geometry *g) { return g->kind == HG_CT_CONE_FLAT; }
 
 #endif

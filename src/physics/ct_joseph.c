@@ -38,6 +38,12 @@ typedef struct joseph {
     int64_t n_xs, n_ys;
     int32_t chunk_views; /* cone adjoint: views per chunk */
     float *tbuf;         /* 2-D: the image transposed, so y-dominant rays read along memory */
+    /* parallel beam, AVX-512 path: per block of 16 detectors of a view, the t range its rays
+     * cross; every ray's intercept a (contiguous, one load per block) */
+    float *ra;
+    int32_t *brange;  /* per block: t range crossed, t range where all 16 rays are interior */
+    float *xbuf;      /* the image, with 32 floats of slack (as tbuf) for window loads */
+    int32_t n_blocks; /* 0: no block tables (not parallel beam) */
 } joseph;
 
 static void ray_index(const hg_ct_geometry *g, const ct_ray3 *r, jray *out)
@@ -140,11 +146,38 @@ static void transpose(const float *in, float *out, int rows, int cols, bool add)
             }
 }
 
+/* Parallel beam on AVX-512: blocks of 16 detectors of one view march the image lines
+ * together (ct_simd_project16); x-dominant views read the columns from the transpose. */
+static void fwd2_blocks(const joseph *J, float *y)
+{
+    const hg_ct_geometry *g = &J->cg.g;
+    int nb = (g->n_det + 15) / 16;
+#pragma omp parallel for schedule(dynamic, 4)
+    for (int64_t q = 0; q < (int64_t)g->n_angles * nb; q++) {
+        int v = (int)(q / nb), c0 = (int)(q % nb) * 16;
+        int nr = g->n_det - c0 < 16 ? g->n_det - c0 : 16;
+        int64_t r0 = (int64_t)v * g->n_det + c0;
+        const jray *r = &J->rays[r0];
+        float sum[16];
+        if (r->dom == 0)
+            ct_simd_project16(J->tbuf, g->ny, J->ra + r0, nr, r->b, J->brange + 4 * q, sum);
+        else
+            ct_simd_project16(J->xbuf, g->nx, J->ra + r0, nr, r->b, J->brange + 4 * q, sum);
+        for (int l = 0; l < nr; l++)
+            y[r0 + l] = sum[l] * r[l].w;
+    }
+}
+
 static hg_status fwd2(const hg_linop *op, const float *x, float *y)
 {
     const joseph *J = op->data;
     const hg_ct_geometry *g = &J->cg.g;
     transpose(x, J->tbuf, g->ny, g->nx, false);
+    if (J->n_blocks && ct_simd_ok()) {
+        memcpy(J->xbuf, x, sizeof(float) * (size_t)g->nx * g->ny);
+        fwd2_blocks(J, y);
+        return HG_OK;
+    }
 #pragma omp parallel for schedule(dynamic, 64)
     for (int64_t q = 0; q < J->n_xs; q++)
         y[J->xs[q]] = march2(x, &J->rays[J->xs[q]], g->nx, g->ny, g->nx);
@@ -410,7 +443,54 @@ static void joseph_destroy(hg_linop *op)
     hg_free(J->rays);
     hg_free(J->xs);
     hg_free(J->tbuf);
+    hg_free(J->ra);
+    hg_free(J->brange);
+    hg_free(J->xbuf);
     free(J);
+}
+
+/* The block tables of the AVX-512 parallel-beam forward: valid when every view's rays share
+ * one direction (slope b, weight w, dominant axis), as parallel rays do. */
+static hg_status build_blocks(joseph *J)
+{
+    const hg_ct_geometry *g = &J->cg.g;
+    int nb = (g->n_det + 15) / 16;
+    int64_t n = (int64_t)g->n_angles * g->n_det;
+    for (int v = 0; v < g->n_angles; v++)
+        for (int c = 1; c < g->n_det; c++) {
+            const jray *r = &J->rays[(int64_t)v * g->n_det + c], *r0 = r - c;
+            if (r->b != r0->b || r->w != r0->w || r->dom != r0->dom)
+                return HG_OK; /* no block tables: the portable path */
+        }
+    J->ra = hg_malloc((size_t)n * sizeof *J->ra);
+    J->brange = hg_malloc((size_t)g->n_angles * nb * 4 * sizeof *J->brange);
+    J->xbuf = hg_calloc((size_t)g->nx * g->ny + 32, sizeof *J->xbuf);
+    if (!J->ra || !J->brange || !J->xbuf)
+        return HG_ERR_NOMEM;
+    for (int64_t r = 0; r < n; r++)
+        J->ra[r] = J->rays[r].a;
+    for (int v = 0; v < g->n_angles; v++)
+        for (int b = 0; b < nb; b++) {
+            int lo = INT32_MAX, hi = -1, clo = 0, chi = INT32_MAX;
+            int c0 = b * 16, c1 = g->n_det < c0 + 16 ? g->n_det - 1 : c0 + 15;
+            for (int c = c0; c <= c1; c++) {
+                const jray *r = &J->rays[(int64_t)v * g->n_det + c];
+                int n_t = r->dom == 0 ? g->nx : g->ny, n_s = r->dom == 0 ? g->ny : g->nx, l, h;
+                int il, ih;
+                clip_range(r->a, r->b, n_s, n_t, &l, &h);
+                if (l <= h)
+                    lo = l < lo ? l : lo, hi = h > hi ? h : hi;
+                interior_range(r, l, h, n_s, &il, &ih);
+                clo = il > clo ? il : clo, chi = ih < chi ? ih : chi;
+            }
+            const jray *r0 = &J->rays[(int64_t)v * g->n_det];
+            if (fabsf(r0[c1].a - r0[c0].a) > 28.0f) /* the lanes' spread beyond the permute */
+                clo = 1, chi = 0;
+            int32_t *tr = J->brange + 4 * ((int64_t)v * nb + b);
+            tr[0] = lo, tr[1] = hi, tr[2] = clo, tr[3] = chi;
+        }
+    J->n_blocks = g->n_angles * nb;
+    return HG_OK;
 }
 
 static hg_status build_tables_2d(joseph *J)
@@ -419,7 +499,7 @@ static hg_status build_tables_2d(joseph *J)
     int64_t n = (int64_t)g->n_angles * g->n_det;
     J->rays = hg_malloc((size_t)n * sizeof *J->rays);
     J->xs = hg_malloc((size_t)n * sizeof *J->xs);
-    J->tbuf = hg_malloc((size_t)g->nx * g->ny * sizeof *J->tbuf);
+    J->tbuf = hg_calloc((size_t)g->nx * g->ny + 32, sizeof *J->tbuf); /* slack: see xbuf */
     if (!J->rays || !J->xs || !J->tbuf)
         return HG_ERR_NOMEM;
     for (int v = 0; v < g->n_angles; v++)
@@ -438,7 +518,7 @@ static hg_status build_tables_2d(joseph *J)
     }
     J->n_xs = nx_, J->n_ys = ny_;
     J->ys = J->xs + nx_;
-    return HG_OK;
+    return g->kind == HG_CT_PARALLEL ? build_blocks(J) : HG_OK;
 }
 
 hg_linop *hg_ct_projector(const hg_ct_geometry *g)
