@@ -287,38 +287,49 @@ static inline bool interior3(const jray *r, int t, int n_s, int n_z)
 
 /* Along the marched axis t, voxel (t, s, k) is at img[t*st + s*ss + k*sk]. Samples whose
  * four neighbours are all inside form one run (s and k are monotone in t) that is computed
- * without bounds tests and vectorizes; the ends take the general path. */
-__attribute__((target_clones("avx2", "default")))
+ * without bounds tests and vectorizes (16- or 8-lane gathers; 32-bit offsets, which is why
+ * volumes of 2^31 voxels or more take march3_big); the ends take the general path. */
+#define MARCH3_BODY(IDX)                                                                     \
+    int lo, hi, lo2, hi2;                                                                    \
+    clip_range(r->a, r->b, n_s, n_t, &lo, &hi);                                              \
+    clip_range(r->c, r->e, n_z, n_t, &lo2, &hi2);                                            \
+    lo = lo > lo2 ? lo : lo2;                                                                \
+    hi = hi < hi2 ? hi : hi2;                                                                \
+    int il = lo, ih = hi;                                                                    \
+    while (il <= ih && !interior3(r, il, n_s, n_z))                                          \
+        il++;                                                                                \
+    while (ih >= il && !interior3(r, ih, n_s, n_z))                                          \
+        ih--;                                                                                \
+    float acc = 0.0f;                                                                        \
+    for (int t = lo; t < il; t++)                                                            \
+        acc += sample3_edge(img + t * st, r, t, n_s, n_z, ss, sk);                           \
+    for (int t = ih < il ? il : ih + 1; t <= hi; t++)                                        \
+        acc += sample3_edge(img + t * st, r, t, n_s, n_z, ss, sk);                           \
+    float a = r->a, b = r->b, c = r->c, e = r->e;                                            \
+    IDX ist = (IDX)st, iss = (IDX)ss, isk = (IDX)sk;                                         \
+    _Pragma("omp simd reduction(+ : acc)")                                                   \
+    for (int t = il; t <= ih; t++) {                                                         \
+        float s = a + b * (float)t, k = c + e * (float)t;                                    \
+        int s0 = (int)s, k0 = (int)k;                                                        \
+        float fs = s - (float)s0, fk = k - (float)k0;                                        \
+        IDX at = (IDX)t * ist + (IDX)s0 * iss + (IDX)k0 * isk;                               \
+        float v0 = img[at] + fs * (img[at + iss] - img[at]);                                 \
+        float v1 = img[at + isk] + fs * (img[at + isk + iss] - img[at + isk]);               \
+        acc += v0 + fk * (v1 - v0);                                                          \
+    }                                                                                        \
+    return acc * r->w;
+
+__attribute__((target_clones("avx512f", "avx2", "default")))
 static float march3(const float *img, const jray *r, int n_t, int n_s, int n_z, int64_t st,
                     int64_t ss, int64_t sk)
 {
-    int lo, hi, lo2, hi2;
-    clip_range(r->a, r->b, n_s, n_t, &lo, &hi);
-    clip_range(r->c, r->e, n_z, n_t, &lo2, &hi2);
-    lo = lo > lo2 ? lo : lo2;
-    hi = hi < hi2 ? hi : hi2;
-    int il = lo, ih = hi;
-    while (il <= ih && !interior3(r, il, n_s, n_z))
-        il++;
-    while (ih >= il && !interior3(r, ih, n_s, n_z))
-        ih--;
-    float acc = 0.0f;
-    for (int t = lo; t < il; t++)
-        acc += sample3_edge(img + t * st, r, t, n_s, n_z, ss, sk);
-    for (int t = ih < il ? il : ih + 1; t <= hi; t++)
-        acc += sample3_edge(img + t * st, r, t, n_s, n_z, ss, sk);
-    float a = r->a, b = r->b, c = r->c, e = r->e;
-#pragma omp simd reduction(+ : acc)
-    for (int t = il; t <= ih; t++) {
-        float s = a + b * (float)t, k = c + e * (float)t;
-        int s0 = (int)s, k0 = (int)k;
-        float fs = s - (float)s0, fk = k - (float)k0;
-        int64_t at = t * st + s0 * ss + k0 * sk;
-        float v0 = img[at] + fs * (img[at + ss] - img[at]);
-        float v1 = img[at + sk] + fs * (img[at + sk + ss] - img[at + sk]);
-        acc += v0 + fk * (v1 - v0);
-    }
-    return acc * r->w;
+    MARCH3_BODY(int32_t)
+}
+
+static float march3_big(const float *img, const jray *r, int n_t, int n_s, int n_z, int64_t st,
+                        int64_t ss, int64_t sk)
+{
+    MARCH3_BODY(int64_t)
 }
 
 static hg_status fwd3(const hg_linop *op, const float *x, float *y)
@@ -326,6 +337,7 @@ static hg_status fwd3(const hg_linop *op, const float *x, float *y)
     const joseph *J = op->data;
     const hg_ct_geometry *g = &J->cg.g;
     int64_t sxy = (int64_t)g->nx * g->ny;
+    bool big = sxy * g->nz >= INT32_MAX - 2 * sxy;
 #pragma omp parallel for collapse(2) schedule(dynamic, 4)
     for (int v = 0; v < g->n_angles; v++)
         for (int row = 0; row < g->n_rows; row++) {
@@ -335,8 +347,12 @@ static hg_status fwd3(const hg_linop *op, const float *x, float *y)
                 jray r;
                 ct_ray_physical(&J->cg, v, row, col, &pr);
                 ray_index(g, &pr, &r);
-                out[col] = r.dom == 0 ? march3(x, &r, g->nx, g->ny, g->nz, 1, g->nx, sxy)
-                                      : march3(x, &r, g->ny, g->nx, g->nz, g->nx, 1, sxy);
+                if (big)
+                    out[col] = r.dom == 0 ? march3_big(x, &r, g->nx, g->ny, g->nz, 1, g->nx, sxy)
+                                          : march3_big(x, &r, g->ny, g->nx, g->nz, g->nx, 1, sxy);
+                else
+                    out[col] = r.dom == 0 ? march3(x, &r, g->nx, g->ny, g->nz, 1, g->nx, sxy)
+                                          : march3(x, &r, g->ny, g->nx, g->nz, g->nx, 1, sxy);
             }
         }
     return HG_OK;

@@ -248,3 +248,4 @@ void ct_simd_backproject_row(const float *q, int n, int n_views, const float *a,
             out[i] += r[i - i0];
     }
 }
+
