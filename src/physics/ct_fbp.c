@@ -114,10 +114,13 @@ static void build_preweights(fbp *F)
 /* Filters rows of `in` (pre-weighted first when pre) into `out` (weighted after when !pre). */
 static void filter_rows(const fbp *F, const float *in, float *out, bool pre)
 {
+    /* dynamic schedules here and in the backprojection: a thread the OS has descheduled on
+     * a busy machine does not hold the others up at the barrier (each row's result does not
+     * depend on which thread computes it) */
     const hg_ct_geometry *g = &F->cg.g;
     int64_t rows = (int64_t)g->n_angles * g->n_rows;
     int n = g->n_det, m = F->m;
-#pragma omp parallel for schedule(static) num_threads(F->nthreads)
+#pragma omp parallel for schedule(dynamic, 8) num_threads(F->nthreads)
     for (int64_t r = 0; r < rows; r++) {
         int t = omp_get_thread_num();
         float *b = F->buf[t];
@@ -312,7 +315,7 @@ static hg_status fbp_forward(const hg_linop *op, const float *sino, float *img)
     if (g->kind == HG_CT_PARALLEL && ct_simd_ok()) {
         int nv = g->n_angles;
         float dw = (float)(CT_PI / nv);
-#pragma omp parallel for schedule(static) num_threads(F->nthreads)
+#pragma omp parallel for schedule(dynamic, 4) num_threads(F->nthreads)
         for (int j = 0; j < g->ny; j++) {
             float *out = img + (int64_t)j * g->nx;
             int *range = (int *)(F->maps + (size_t)omp_get_thread_num() * F->maps_per_thread);

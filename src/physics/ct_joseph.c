@@ -137,7 +137,7 @@ static float march2(const float *img, const jray *r, int n_t, int n_s, int ss)
 /* Transposes a rows x cols block (out[c*rows + r] = in[r*cols + c]), or adds the transpose. */
 static void transpose(const float *in, float *out, int rows, int cols, bool add)
 {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, 2) /* dynamic: see fbp's filter_rows */
     for (int c0 = 0; c0 < cols; c0 += 16)
         for (int r = 0; r < rows; r++)
             for (int c = c0; c < cols && c < c0 + 16; c++) {
