@@ -41,6 +41,9 @@ bool ct_simd_ok(void);
 void ct_simd_override(int on); /* tests: 0 forces the portable path, 1 restores detection */
 void ct_simd_project16(const float *P, int n_s, const float *ra, int nr, float b,
                        const int32_t *tr, float *sum);
+void ct_simd_cone16(const float *P, int n_s, int n_z, int64_t st, int64_t sk, const float *A,
+                    const float *B, const float *C, const float *E, int nr, int t_lo, int t_hi,
+                    float *sum);
 void ct_simd_backproject_row(const float *q, int n, int n_views, const float *a, const float *b,
                              int nx, int *range, float *out);
 

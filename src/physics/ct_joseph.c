@@ -332,27 +332,75 @@ static float march3_big(const float *img, const jray *r, int n_t, int n_s, int n
     MARCH3_BODY(int64_t)
 }
 
+/* 16 neighbouring rays of one detector row through ct_simd_cone16 when they share the
+ * dominant axis; false when they do not (the caller marches them one by one). */
+static bool fwd3_block(const joseph *J, const float *x, const jray *r, int nr, float *out)
+{
+    const hg_ct_geometry *g = &J->cg.g;
+    float A[16], B[16], C[16], E[16], sum[16];
+    int lo = INT32_MAX, hi = -1;
+    for (int l = 0; l < nr; l++) {
+        if (r[l].dom != r[0].dom)
+            return false;
+        int n_t = r[l].dom == 0 ? g->nx : g->ny, n_s = r[l].dom == 0 ? g->ny : g->nx;
+        int l1, h1, l2, h2;
+        clip_range(r[l].a, r[l].b, n_s, n_t, &l1, &h1);
+        clip_range(r[l].c, r[l].e, g->nz, n_t, &l2, &h2);
+        l1 = l1 > l2 ? l1 : l2, h1 = h1 < h2 ? h1 : h2;
+        if (l1 <= h1)
+            lo = l1 < lo ? l1 : lo, hi = h1 > hi ? h1 : hi;
+        A[l] = r[l].a, B[l] = r[l].b, C[l] = r[l].c, E[l] = r[l].e;
+    }
+    int64_t sxy = (int64_t)g->nx * g->ny;
+    if (r[0].dom == 0) /* x-dominant: planes x = t from the slice-transposed copy */
+        ct_simd_cone16(J->tbuf, g->ny, g->nz, g->ny, sxy, A, B, C, E, nr, lo, hi, sum);
+    else
+        ct_simd_cone16(x, g->nx, g->nz, g->nx, sxy, A, B, C, E, nr, lo, hi, sum);
+    for (int l = 0; l < nr; l++)
+        out[l] = sum[l] * r[l].w;
+    return true;
+}
+
 static hg_status fwd3(const hg_linop *op, const float *x, float *y)
 {
     const joseph *J = op->data;
     const hg_ct_geometry *g = &J->cg.g;
     int64_t sxy = (int64_t)g->nx * g->ny;
     bool big = sxy * g->nz >= INT32_MAX - 2 * sxy;
+    bool simd = J->tbuf && !big && ct_simd_ok();
+    if (simd) { /* x and y swapped in every slice: x-dominant rays' planes with y contiguous */
+#pragma omp parallel for schedule(dynamic, 1)
+        for (int k = 0; k < g->nz; k++)
+            for (int j0 = 0; j0 < g->ny; j0 += 16)
+                for (int i = 0; i < g->nx; i++)
+                    for (int j = j0; j < g->ny && j < j0 + 16; j++)
+                        J->tbuf[k * sxy + (int64_t)i * g->ny + j] =
+                            x[k * sxy + (int64_t)j * g->nx + i];
+    }
 #pragma omp parallel for collapse(2) schedule(dynamic, 4)
     for (int v = 0; v < g->n_angles; v++)
         for (int row = 0; row < g->n_rows; row++) {
             float *out = y + ((int64_t)v * g->n_rows + row) * g->n_det;
-            for (int col = 0; col < g->n_det; col++) {
-                ct_ray3 pr;
-                jray r;
-                ct_ray_physical(&J->cg, v, row, col, &pr);
-                ray_index(g, &pr, &r);
-                if (big)
-                    out[col] = r.dom == 0 ? march3_big(x, &r, g->nx, g->ny, g->nz, 1, g->nx, sxy)
-                                          : march3_big(x, &r, g->ny, g->nx, g->nz, g->nx, 1, sxy);
-                else
-                    out[col] = r.dom == 0 ? march3(x, &r, g->nx, g->ny, g->nz, 1, g->nx, sxy)
-                                          : march3(x, &r, g->ny, g->nx, g->nz, g->nx, 1, sxy);
+            for (int c0 = 0; c0 < g->n_det; c0 += 16) {
+                int nr = g->n_det - c0 < 16 ? g->n_det - c0 : 16;
+                jray r[16];
+                for (int l = 0; l < nr; l++) {
+                    ct_ray3 pr;
+                    ct_ray_physical(&J->cg, v, row, c0 + l, &pr);
+                    ray_index(g, &pr, &r[l]);
+                }
+                if (simd && fwd3_block(J, x, r, nr, out + c0))
+                    continue;
+                for (int l = 0; l < nr; l++) {
+                    const jray *q = &r[l];
+                    float *o = out + c0 + l;
+                    if (big)
+                        *o = q->dom == 0 ? march3_big(x, q, g->nx, g->ny, g->nz, 1, g->nx, sxy)
+                                         : march3_big(x, q, g->ny, g->nx, g->nz, g->nx, 1, sxy);
+                    else
+                        *o = q->dom == 0 ? march3(x, q, g->nx, g->ny, g->nz, 1, g->nx, sxy)
+                                         : march3(x, q, g->ny, g->nx, g->nz, g->nx, 1, sxy);
+                }
             }
         }
     return HG_OK;
@@ -568,6 +616,11 @@ hg_linop *hg_ct_projector(const hg_ct_geometry *g)
         J->rays = hg_malloc((size_t)(J->chunk_views * per_view) * sizeof *J->rays);
         J->xs = hg_malloc((size_t)(J->chunk_views * per_view) * sizeof *J->xs);
         s = J->rays && J->xs ? HG_OK : HG_ERR_NOMEM;
+        /* the AVX-512 forward's slice-transposed copy of the volume (one volume more);
+         * without it the portable path runs */
+        int64_t nvox = (int64_t)g->nx * g->ny * g->nz;
+        if (s == HG_OK && ct_simd_ok() && nvox < INT32_MAX / 2)
+            J->tbuf = hg_malloc((size_t)nvox * sizeof *J->tbuf);
         op->forward = fwd3;
         op->adjoint = adj3;
     } else {
