@@ -5,7 +5,8 @@
  *
  * Prints one line per measurement, "key value" pairs the compare script reads:
  *   parallel 256², 180 angles, 256 detectors: projector, adjoint, FBP (ramp): best and
- *     median wall ms of N runs (after one warm-up);
+ *     median wall ms of N runs (after one warm-up); then projector and FBP on one thread,
+ *     best and median process CPU ms (the *_cpu1_* keys);
  *   stream: a STREAM-like triad a = b + s·c over 3 x 128 MiB arrays (best of 5), GB/s =
  *     3 · 4 bytes · n / s (two reads, one write; write-allocate traffic not counted);
  *   with --cone: 256³ volume, 360 views, 256 x 300 detector (du = dv = 2, sod 512, sdd 1024):
@@ -32,7 +33,10 @@ typedef struct {
     double best, median;
 } timing;
 
-static timing time_op(hg_linop *op, bool adjoint, const float *in, float *out, int reps)
+/* Best and median of `reps` runs after a warm-up: wall ms, or with cpu the process CPU ms
+ * (for the single-thread comparison: the work done, whatever share of the machine the
+ * process got). */
+static timing time_op(hg_linop *op, bool adjoint, const float *in, float *out, int reps, bool cpu)
 {
     double t[101];
     if (adjoint) /* warm-up */
@@ -40,12 +44,12 @@ static timing time_op(hg_linop *op, bool adjoint, const float *in, float *out, i
     else
         hg_linop_forward(op, in, out);
     for (int r = 0; r < reps; r++) {
-        double t0 = omp_get_wtime();
+        double t0 = omp_get_wtime(), c0 = (double)clock();
         if (adjoint)
             hg_linop_adjoint(op, in, out);
         else
             hg_linop_forward(op, in, out);
-        t[r] = 1e3 * (omp_get_wtime() - t0);
+        t[r] = cpu ? 1e3 * ((double)clock() - c0) / CLOCKS_PER_SEC : 1e3 * (omp_get_wtime() - t0);
     }
     qsort(t, (size_t)reps, sizeof *t, cmp);
     return (timing){t[0], reps % 2 ? t[reps / 2] : 0.5 * (t[reps / 2 - 1] + t[reps / 2])};
@@ -60,14 +64,24 @@ static void parallel_2d(int reps)
     float *img = malloc(4 * 256 * 256), *sino = malloc(4 * 180 * 256), *back = malloc(4 * 256 * 256);
     hg_ct_phantom_rasterize(p, &g, 2, img);
     hg_linop *A = hg_ct_projector(&g), *R = hg_ct_fbp(&g, HG_CT_RAMP, 1.0f);
-    timing tf = time_op(A, false, img, sino, reps);
-    timing ta = time_op(A, true, sino, back, reps);
-    timing tr = time_op(R, false, sino, back, reps);
+    timing tf = time_op(A, false, img, sino, reps, false);
+    timing ta = time_op(A, true, sino, back, reps, false);
+    timing tr = time_op(R, false, sino, back, reps, false);
     printf("threads %d\n", omp_get_max_threads());
     printf("projector_best_ms %.3f projector_median_ms %.3f\n", tf.best, tf.median);
     printf("adjoint_best_ms %.3f adjoint_median_ms %.3f\n", ta.best, ta.median);
     printf("fbp_best_ms %.3f fbp_median_ms %.3f\n", tr.best, tr.median);
     hg_linop_free(A), hg_linop_free(R);
+    /* one thread, CPU time: the same work as skimage's single thread, robust to load */
+    int saved = omp_get_max_threads();
+    omp_set_num_threads(1);
+    A = hg_ct_projector(&g), R = hg_ct_fbp(&g, HG_CT_RAMP, 1.0f);
+    tf = time_op(A, false, img, sino, reps, true);
+    tr = time_op(R, false, sino, back, reps, true);
+    printf("projector_cpu1_best_ms %.3f projector_cpu1_median_ms %.3f\n", tf.best, tf.median);
+    printf("fbp_cpu1_best_ms %.3f fbp_cpu1_median_ms %.3f\n", tr.best, tr.median);
+    hg_linop_free(A), hg_linop_free(R);
+    omp_set_num_threads(saved);
     hg_ct_phantom_free(p);
     free(img), free(sino), free(back);
 }

@@ -3,7 +3,9 @@
 # and bench/mri_bench.c against <build>/libhinge.a, then
 #   - runs ct_bench and bench/ct_skimage.py alternately, twice (run 1, run 2), and prints the
 #     projector / FBP times with the ratio skimage / hinge (target >= 50x, on the best-of-N
-#     times: the least disturbed runs of each on a shared machine; medians are printed too);
+#     times: the least disturbed runs of each on a shared machine; medians are printed too),
+#     and the same with one thread each in process CPU time (skimage is single-threaded;
+#     informative, not checked);
 #   - with --mri: bench/mri_bench.c (hinge and `bart pics` alternate inside it), twice;
 #   - with --cone: the 256^3, 360-view cone projection, its GB/s and a STREAM triad.
 # Usage: bench/physics_compare.sh [build dir] [--check] [--mri] [--cone]
@@ -28,7 +30,7 @@ done
 fail=0
 echo "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), OMP_NUM_THREADS=$OMP_NUM_THREADS"
 for run in 1 2; do
-  h=$("$build/ct_bench" --reps 21); p=$(/usr/bin/python3 bench/ct_skimage.py --reps 7)
+  h=$("$build/ct_bench" --reps 51); p=$(/usr/bin/python3 bench/ct_skimage.py --reps 7)
   get() { echo "$1" | tr ' ' '\n' | grep -A1 -x "$2" | tail -1; }
   echo "run $run (parallel beam 256^2, 180 angles, 256 detectors; $(echo "$p" | head -1))"
   printf "  %-10s %18s %18s %14s\n" workload "hinge best/median" "skimage best/med" "ratio best/med"
@@ -42,6 +44,14 @@ for run in 1 2; do
     awk -v r="$rb" 'BEGIN{exit !(r < 50)}' && fail=1
   done
   printf "  %-10s %8.2f/%-8.2f ms   (hinge only)\n" adjoint "$(get "$h" adjoint_best_ms)" "$(get "$h" adjoint_median_ms)"
+  echo "  one thread each, process CPU ms (robust to machine load):"
+  for w in "projector radon" "fbp iradon"; do
+    set -- $w
+    hb=$(get "$h" ${1}_cpu1_best_ms); hm=$(get "$h" ${1}_cpu1_median_ms)
+    pb=$(get "$p" ${2}_cpu1_best_ms); pm=$(get "$p" ${2}_cpu1_median_ms)
+    printf "  %-10s %8.2f/%-8.2f ms %7.1f/%-7.1f ms %6sx/%-6sx\n" "$1" "$hb" "$hm" "$pb" "$pm" \
+      "$(awk -v a="$pb" -v b="$hb" 'BEGIN{printf "%.1f", a/b}')" "$(awk -v a="$pm" -v b="$hm" 'BEGIN{printf "%.1f", a/b}')"
+  done
   echo "  STREAM triad: $(get "$h" stream_triad_gbs) GB/s"
 done
 if [ "$mri" = 1 ]; then
