@@ -37,6 +37,7 @@ typedef struct fbp {
                          * 2 x n_angles interior runs of the AVX-512 parallel backprojection */
     int64_t maps_per_thread;
     float *pa, *pb;     /* parallel: u = pa[j·n_angles + v] + pb[v]·i for image row j */
+    float *qd;          /* parallel, AVX-512: forward differences of q (ct_simd.c) */
     float **buf;        /* per thread m floats (fftwf_malloc) */
     fftwf_complex **spec;
     fftwf_plan r2c, c2r;
@@ -312,15 +313,23 @@ static hg_status fbp_forward(const hg_linop *op, const float *sino, float *img)
     bool three = ct_is_3d(g);
     int n = g->n_det, nr = g->n_rows;
     filter_rows(F, sino, F->q, true);
-    if (g->kind == HG_CT_PARALLEL && ct_simd_ok()) {
+    if (g->kind == HG_CT_PARALLEL && ct_simd_ok() && F->qd) {
         int nv = g->n_angles;
         float dw = (float)(CT_PI / nv);
+#pragma omp parallel for schedule(dynamic, 8) num_threads(F->nthreads)
+        for (int v = 0; v < nv; v++) {
+            const float *qv = F->q + (int64_t)v * n;
+            float *dv = F->qd + (int64_t)v * n;
+            for (int c = 0; c + 1 < n; c++)
+                dv[c] = qv[c + 1] - qv[c];
+            dv[n - 1] = 0.0f;
+        }
 #pragma omp parallel for schedule(dynamic, 4) num_threads(F->nthreads)
         for (int j = 0; j < g->ny; j++) {
             float *out = img + (int64_t)j * g->nx;
             int *range = (int *)(F->maps + (size_t)omp_get_thread_num() * F->maps_per_thread);
-            ct_simd_backproject_row(F->q, n, nv, F->pa + (int64_t)j * nv, F->pb, g->nx, range,
-                                    out);
+            ct_simd_backproject_row(F->q, F->qd, n, nv, F->pa + (int64_t)j * nv, F->pb, g->nx,
+                                    range, out);
             for (int i = 0; i < g->nx; i++)
                 out[i] *= dw;
         }
@@ -430,7 +439,7 @@ static void fbp_destroy(hg_linop *op)
     }
     free(F->buf), free(F->spec);
     hg_free(F->resp), hg_free(F->prew), hg_free(F->q), hg_free(F->maps);
-    hg_free(F->pa), hg_free(F->pb);
+    hg_free(F->pa), hg_free(F->pb), hg_free(F->qd);
     ct_geom_release(&F->cg);
     free(F);
 }
@@ -448,7 +457,8 @@ static hg_status fbp_alloc(fbp *F)
     if (g->kind == HG_CT_PARALLEL) {
         F->pa = hg_malloc(sizeof(float) * (size_t)g->n_angles * g->ny);
         F->pb = hg_malloc(sizeof(float) * (size_t)g->n_angles);
-        if (!F->pa || !F->pb)
+        F->qd = hg_calloc((size_t)g->n_angles * g->n_det + 32, sizeof(float)); /* slack: q's */
+        if (!F->pa || !F->pb || !F->qd)
             return HG_ERR_NOMEM;
     }
     F->maps_per_thread = 3 * (int64_t)g->nx > 2 * (int64_t)g->n_angles ? 3 * (int64_t)g->nx

@@ -39,7 +39,8 @@ bool ct_simd_ok(void)
     if (ok < 0) {
         const char *e = getenv("HINGE_NO_AVX512"); /* tests run the portable path with it */
         __builtin_cpu_init();
-        ok = !(e && *e && *e != '0') && __builtin_cpu_supports("avx512f");
+        ok = !(e && *e && *e != '0') && __builtin_cpu_supports("avx512f") &&
+             __builtin_cpu_supports("avx512dq");
         simd_state = ok;
     }
     return ok;
@@ -54,7 +55,7 @@ static inline float edge_sample(const float *line, float s, int n_s)
            (s0 + 1 >= 0 && s0 + 1 < n_s ? f * line[s0 + 1] : 0.0f);
 }
 
-#define SIMD_TARGET __attribute__((target("avx512f,avx2,fma")))
+#define SIMD_TARGET __attribute__((target("avx512f,avx512dq,avx2,fma")))
 
 /* Projector, one t of the general path: lanes with both neighbours inside accumulate into
  * acc, lanes with one neighbour inside into tail (scalar). */
@@ -81,7 +82,8 @@ static inline __m512 pj_general(const float *line, int n_s, __m512 A, __mmask16 
     __m512i k = _mm512_cvttps_epi32(s), one = _mm512_set1_epi32(1); /* s ≥ 0: floor */
     int lf = up ? __builtin_ctz(in) : 31 - __builtin_clz(in);
     int base = (int)floorf(ra[lf] + bt); /* lane lf of k, unless rounded otherwise: then */
-    __m512i idx = _mm512_sub_epi32(k, _mm512_set1_epi32(base)); /* an idx < 0 is huge */
+    base = base < 0 ? 0 : base;          /* an idx < 0 is huge (the gather path), and the */
+    __m512i idx = _mm512_sub_epi32(k, _mm512_set1_epi32(base)); /* window stays in the line */
     __m512 f = _mm512_sub_ps(s, _mm512_cvtepi32_ps(k)), v0, v1;
     if (!_mm512_mask_cmpgt_epu32_mask(in, idx, _mm512_set1_epi32(30))) {
         __m512 w0 = _mm512_loadu_ps(line + base), w1 = _mm512_loadu_ps(line + base + 16);
@@ -173,8 +175,8 @@ static void bp_interior(float a, float b, int n, int nx, int *il, int *ih)
 
 /* View v's contribution to the pixels i0..i1 (≤ 16) of a row: 0 outside its interior run. */
 SIMD_TARGET
-static inline __m512 bp_block(const float *q, int n, const float *a, const float *b,
-                              const int *range, int v, int i0, int i1, __m512 ii)
+static inline __m512 bp_block(const float *q, const float *qd, int n, const float *a,
+                              const float *b, const int *range, int v, int i0, int i1, __m512 ii)
 {
     int il = range[2 * v], ih = range[2 * v + 1];
     if (il > i1 || ih < i0 || il > ih)
@@ -186,27 +188,67 @@ static inline __m512 bp_block(const float *q, int n, const float *a, const float
     __m512i k = _mm512_cvttps_epi32(u);
     int base = (int)bp_u(a[v], b[v], b[v] >= 0.0f ? l0 : l1); /* the smallest u in the run */
     __m512i idx = _mm512_sub_epi32(k, _mm512_set1_epi32(base));
-    __m512 f = _mm512_sub_ps(u, _mm512_cvtepi32_ps(k)), v0, v1;
+    const float *dv = qd + (int64_t)v * n;
+    __m512 f = _mm512_reduce_ps(u, _MM_FROUND_TO_ZERO), v0, d0; /* u - trunc(u) */
     if (!_mm512_mask_cmpgt_epu32_mask(in, idx, _mm512_set1_epi32(15))) {
         v0 = _mm512_permutexvar_ps(idx, _mm512_loadu_ps(qv + base));
-        v1 = _mm512_permutexvar_ps(idx, _mm512_loadu_ps(qv + base + 1));
+        d0 = _mm512_permutexvar_ps(idx, _mm512_loadu_ps(dv + base));
     } else { /* detector pitch below the pixel's, or a rounding at a window end */
         v0 = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), in, k, qv, 4);
-        v1 = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), in,
-                                      _mm512_add_epi32(k, _mm512_set1_epi32(1)), qv, 4);
+        d0 = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), in, k, dv, 4);
     }
-    return _mm512_maskz_fmadd_ps(in, f, _mm512_sub_ps(v1, v0), v0);
+    return _mm512_maskz_fmadd_ps(in, f, d0, v0);
+}
+
+/* View v's contribution to the 32 pixels i0..i0+31 of a row (two blocks of 16): when all
+ * of them are in the view's interior run, one range test, shared broadcasts and no masks;
+ * otherwise the general bp_block per half. */
+SIMD_TARGET
+static inline void bp_pair(const float *q, const float *qd, int n, const float *a,
+                           const float *b, const int *range, int v, int i0, __m512 ii0,
+                           __m512 ii1, __m512 *acc0, __m512 *acc1)
+{
+    int il = range[2 * v], ih = range[2 * v + 1];
+    if (il > i0 || ih < i0 + 31) {
+        *acc0 = _mm512_add_ps(*acc0, bp_block(q, qd, n, a, b, range, v, i0, i0 + 15, ii0));
+        *acc1 = _mm512_add_ps(*acc1, bp_block(q, qd, n, a, b, range, v, i0 + 16, i0 + 31, ii1));
+        return;
+    }
+    const float *qv = q + (int64_t)v * n;
+    float av = a[v], bv = b[v];
+    __m512 va = _mm512_set1_ps(av), vb = _mm512_set1_ps(bv);
+    __m512 u0 = _mm512_fmadd_ps(vb, ii0, va), u1 = _mm512_fmadd_ps(vb, ii1, va);
+    __m512i k0 = _mm512_cvttps_epi32(u0), k1 = _mm512_cvttps_epi32(u1);
+    bool up = bv >= 0.0f; /* the smallest u of each block: its first or its last pixel */
+    int base0 = (int)bp_u(av, bv, up ? i0 : i0 + 15), base1 = (int)bp_u(av, bv, up ? i0 + 16 : i0 + 31);
+    __m512i idx0 = _mm512_sub_epi32(k0, _mm512_set1_epi32(base0));
+    __m512i idx1 = _mm512_sub_epi32(k1, _mm512_set1_epi32(base1));
+    const __m512i reach = _mm512_set1_epi32(15);
+    if (_mm512_cmpgt_epu32_mask(idx0, reach) | _mm512_cmpgt_epu32_mask(idx1, reach)) {
+        *acc0 = _mm512_add_ps(*acc0, bp_block(q, qd, n, a, b, range, v, i0, i0 + 15, ii0));
+        *acc1 = _mm512_add_ps(*acc1, bp_block(q, qd, n, a, b, range, v, i0 + 16, i0 + 31, ii1));
+        return;
+    }
+    const float *dv = qd + (int64_t)v * n;
+    __m512 f0 = _mm512_reduce_ps(u0, _MM_FROUND_TO_ZERO), f1 = _mm512_reduce_ps(u1, _MM_FROUND_TO_ZERO);
+    __m512 p0 = _mm512_permutexvar_ps(idx0, _mm512_loadu_ps(qv + base0));
+    __m512 d0 = _mm512_permutexvar_ps(idx0, _mm512_loadu_ps(dv + base0));
+    __m512 p1 = _mm512_permutexvar_ps(idx1, _mm512_loadu_ps(qv + base1));
+    __m512 d1 = _mm512_permutexvar_ps(idx1, _mm512_loadu_ps(dv + base1));
+    *acc0 = _mm512_add_ps(*acc0, _mm512_fmadd_ps(f0, d0, p0));
+    *acc1 = _mm512_add_ps(*acc1, _mm512_fmadd_ps(f1, d1, p1));
 }
 
 /* FBP, one image row of nx pixels: out[i] = Σ_v q_v(a_v + b_v·i) over the views; a[v], b[v]
- * from the row table, q_v = q + v·n (q has 16 floats of slack after its last row, so
- * windows may run past a row). Per view the interior run of pixels is found once; the few
+ * from the row table, q_v = q + v·n and its forward differences qd (qd[k] = q[k+1] - q[k],
+ * so a sample is q0 + f·d0: one permute fewer), both with 16 floats of slack after their
+ * last row, so windows may run past a row). Per view the interior run of pixels is found once; the few
  * pixels with one detector neighbour missing take the scalar path; blocks of 16 pixels then
  * accumulate over all views in a register. Unweighted: the caller applies the angular
  * weight. `range` is scratch for 2·n_views ints. */
 SIMD_TARGET
-void ct_simd_backproject_row(const float *q, int n, int n_views, const float *a, const float *b,
-                             int nx, int *range, float *out)
+void ct_simd_backproject_row(const float *q, const float *qd, int n, int n_views, const float *a,
+                             const float *b, int nx, int *range, float *out)
 {
     for (int i = 0; i < nx; i++)
         out[i] = 0.0f;
@@ -231,24 +273,36 @@ void ct_simd_backproject_row(const float *q, int n, int n_views, const float *a,
         }
     }
     const __m512 lane = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    for (int i0 = 0; i0 < nx; i0 += 16) {
+    int i0 = 0;
+    for (; i0 + 32 <= nx; i0 += 32) { /* pairs of blocks: two independent chains */
+        const __m512 ii0 = _mm512_add_ps(_mm512_set1_ps((float)i0), lane);
+        const __m512 ii1 = _mm512_add_ps(_mm512_set1_ps((float)(i0 + 16)), lane);
+        __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0;
+        for (int v = 0; v < n_views; v++)
+            bp_pair(q, qd, n, a, b, range, v, i0, ii0, ii1, &acc0, &acc1);
+        float r[32];
+        _mm512_storeu_ps(r, acc0);
+        _mm512_storeu_ps(r + 16, acc1);
+        for (int i = 0; i < 32; i++)
+            out[i0 + i] += r[i];
+    }
+    for (; i0 < nx; i0 += 16) {
         int i1 = nx - i0 < 16 ? nx - 1 : i0 + 15;
         const __m512 ii = _mm512_add_ps(_mm512_set1_ps((float)i0), lane);
         __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0;
         int v = 0;
         for (; v + 1 < n_views; v += 2) { /* two chains: consecutive views' adds overlap */
-            acc0 = _mm512_add_ps(acc0, bp_block(q, n, a, b, range, v, i0, i1, ii));
-            acc1 = _mm512_add_ps(acc1, bp_block(q, n, a, b, range, v + 1, i0, i1, ii));
+            acc0 = _mm512_add_ps(acc0, bp_block(q, qd, n, a, b, range, v, i0, i1, ii));
+            acc1 = _mm512_add_ps(acc1, bp_block(q, qd, n, a, b, range, v + 1, i0, i1, ii));
         }
         if (v < n_views)
-            acc0 = _mm512_add_ps(acc0, bp_block(q, n, a, b, range, v, i0, i1, ii));
+            acc0 = _mm512_add_ps(acc0, bp_block(q, qd, n, a, b, range, v, i0, i1, ii));
         float r[16];
         _mm512_storeu_ps(r, _mm512_add_ps(acc0, acc1));
         for (int i = i0; i <= i1; i++)
             out[i] += r[i - i0];
     }
 }
-
 
 /* ---- cone beam ------------------------------------------------------------------------- */
 
