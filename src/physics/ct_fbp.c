@@ -33,7 +33,11 @@ typedef struct fbp {
     float *resp;        /* m/2+1 real filter response (includes 1/pitch and 1/m) */
     float *prew;        /* n_rows x n_det pre-weights */
     float *q;           /* filtered sinogram (forward) / scattered sinogram (adjoint) */
-    float *maps;        /* per thread 3 x nx: detector u index, v index, weight */
+    float *maps;        /* per thread: 3 x nx (detector u index, v index, weight), or the
+                         * 2 x n_angles interior runs of the AVX-512 parallel backprojection */
+    int64_t maps_per_thread;
+    float *pa, *pb;     /* parallel: u = pa[j·n_angles + v] + pb[v]·i for image row j */
+    float *qd;          /* parallel, AVX-512: forward differences of q (ct_simd.c) */
     float **buf;        /* per thread m floats (fftwf_malloc) */
     fftwf_complex **spec;
     fftwf_plan r2c, c2r;
@@ -111,10 +115,13 @@ static void build_preweights(fbp *F)
 /* Filters rows of `in` (pre-weighted first when pre) into `out` (weighted after when !pre). */
 static void filter_rows(const fbp *F, const float *in, float *out, bool pre)
 {
+    /* dynamic schedules here and in the backprojection: a thread the OS has descheduled on
+     * a busy machine does not hold the others up at the barrier (each row's result does not
+     * depend on which thread computes it) */
     const hg_ct_geometry *g = &F->cg.g;
     int64_t rows = (int64_t)g->n_angles * g->n_rows;
     int n = g->n_det, m = F->m;
-#pragma omp parallel for schedule(static) num_threads(F->nthreads)
+#pragma omp parallel for schedule(dynamic, 8) num_threads(F->nthreads)
     for (int64_t r = 0; r < rows; r++) {
         int t = omp_get_thread_num();
         float *b = F->buf[t];
@@ -210,14 +217,29 @@ static inline void row_scatter(float *q, int n, const tap *t, float v)
         q[t->i0 + 1] += t->f * v;
 }
 
-/* Parallel beam: detector index u = a + b·i along image row j in view v. */
+/* Parallel beam: detector index u = a + b·i along image row j in view v (from the tables
+ * built by par_tables, so the forward and the adjoint use the same floats). */
 static void par_coeffs(const fbp *F, int v, int j, float *a, float *b)
+{
+    *a = F->pa[(int64_t)j * F->cg.g.n_angles + v];
+    *b = F->pb[v];
+}
+
+static void par_coeffs_exact(const fbp *F, int v, int j, float *a, float *b)
 {
     const hg_ct_geometry *g = &F->cg.g;
     double y = (0.5 * (g->ny - 1) - j) * g->dy, x0 = -0.5 * (g->nx - 1) * g->dx;
     double cu = 0.5 * (g->n_det - 1) - g->offset_u / g->du;
     *a = (float)((x0 * F->cg.cosv[v] + y * F->cg.sinv[v]) / g->du + cu);
     *b = (float)(g->dx * F->cg.cosv[v] / g->du);
+}
+
+static void par_tables(fbp *F)
+{
+    const hg_ct_geometry *g = &F->cg.g;
+    for (int v = 0; v < g->n_angles; v++)
+        for (int j = 0; j < g->ny; j++)
+            par_coeffs_exact(F, v, j, &F->pa[(int64_t)j * g->n_angles + v], &F->pb[v]);
 }
 
 /* The transpose of bp_parallel_row for one view: image rows scattered into q row v. */
@@ -291,6 +313,28 @@ static hg_status fbp_forward(const hg_linop *op, const float *sino, float *img)
     bool three = ct_is_3d(g);
     int n = g->n_det, nr = g->n_rows;
     filter_rows(F, sino, F->q, true);
+    if (g->kind == HG_CT_PARALLEL && ct_simd_ok() && F->qd) {
+        int nv = g->n_angles;
+        float dw = (float)(CT_PI / nv);
+#pragma omp parallel for schedule(dynamic, 8) num_threads(F->nthreads)
+        for (int v = 0; v < nv; v++) {
+            const float *qv = F->q + (int64_t)v * n;
+            float *dv = F->qd + (int64_t)v * n;
+            for (int c = 0; c + 1 < n; c++)
+                dv[c] = qv[c + 1] - qv[c];
+            dv[n - 1] = 0.0f;
+        }
+#pragma omp parallel for schedule(dynamic, 4) num_threads(F->nthreads)
+        for (int j = 0; j < g->ny; j++) {
+            float *out = img + (int64_t)j * g->nx;
+            int *range = (int *)(F->maps + (size_t)omp_get_thread_num() * F->maps_per_thread);
+            ct_simd_backproject_row(F->q, F->qd, n, nv, F->pa + (int64_t)j * nv, F->pb, g->nx,
+                                    range, out);
+            for (int i = 0; i < g->nx; i++)
+                out[i] *= dw;
+        }
+        return HG_OK;
+    }
     if (g->kind == HG_CT_PARALLEL) {
 #pragma omp parallel for schedule(static) num_threads(F->nthreads)
         for (int j = 0; j < g->ny; j++)
@@ -300,7 +344,7 @@ static hg_status fbp_forward(const hg_linop *op, const float *sino, float *img)
 #pragma omp parallel for collapse(2) schedule(static) num_threads(F->nthreads)
     for (int k = 0; k < g->nz; k++)
         for (int j = 0; j < g->ny; j++) {
-            float *m = F->maps + (size_t)omp_get_thread_num() * 3 * g->nx;
+            float *m = F->maps + (size_t)omp_get_thread_num() * F->maps_per_thread;
             float *iu = m, *iv = m + g->nx, *w = m + 2 * g->nx;
             float *out = img + ((int64_t)k * g->ny + j) * g->nx;
             memset(out, 0, sizeof(float) * (size_t)g->nx);
@@ -352,7 +396,7 @@ static hg_status fbp_adjoint(const hg_linop *op, const float *img, float *sino)
     }
 #pragma omp parallel for schedule(static) num_threads(F->nthreads)
     for (int v = 0; v < g->n_angles; v++) {
-        float *m = F->maps + (size_t)omp_get_thread_num() * 3 * g->nx;
+        float *m = F->maps + (size_t)omp_get_thread_num() * F->maps_per_thread;
         float *iu = m, *iv = m + g->nx, *w = m + 2 * g->nx;
         float *qv = F->q + (int64_t)v * nr * n;
         for (int k = 0; k < g->nz; k++)
@@ -395,6 +439,7 @@ static void fbp_destroy(hg_linop *op)
     }
     free(F->buf), free(F->spec);
     hg_free(F->resp), hg_free(F->prew), hg_free(F->q), hg_free(F->maps);
+    hg_free(F->pa), hg_free(F->pb), hg_free(F->qd);
     ct_geom_release(&F->cg);
     free(F);
 }
@@ -405,8 +450,20 @@ static hg_status fbp_alloc(fbp *F)
     int m = F->m, T = F->nthreads;
     F->resp = hg_malloc(sizeof(float) * (size_t)(m / 2 + 1));
     F->prew = hg_malloc(sizeof(float) * (size_t)g->n_rows * g->n_det);
-    F->q = hg_malloc(sizeof(float) * (size_t)g->n_angles * g->n_rows * g->n_det);
-    F->maps = hg_malloc(sizeof(float) * (size_t)T * 3 * g->nx);
+    /* 32 floats of slack: the AVX-512 backprojection loads 16-float windows past a row */
+    F->q = hg_malloc(sizeof(float) * ((size_t)g->n_angles * g->n_rows * g->n_det + 32));
+    if (F->q)
+        memset(F->q + (size_t)g->n_angles * g->n_rows * g->n_det, 0, 32 * sizeof(float));
+    if (g->kind == HG_CT_PARALLEL) {
+        F->pa = hg_malloc(sizeof(float) * (size_t)g->n_angles * g->ny);
+        F->pb = hg_malloc(sizeof(float) * (size_t)g->n_angles);
+        F->qd = hg_calloc((size_t)g->n_angles * g->n_det + 32, sizeof(float)); /* slack: q's */
+        if (!F->pa || !F->pb || !F->qd)
+            return HG_ERR_NOMEM;
+    }
+    F->maps_per_thread = 3 * (int64_t)g->nx > 2 * (int64_t)g->n_angles ? 3 * (int64_t)g->nx
+                                                                          : 2 * (int64_t)g->n_angles;
+    F->maps = hg_malloc(sizeof(float) * (size_t)(T * F->maps_per_thread));
     F->buf = calloc((size_t)T, sizeof *F->buf);
     F->spec = calloc((size_t)T, sizeof *F->spec);
     if (!F->resp || !F->prew || !F->q || !F->maps || !F->buf || !F->spec)
@@ -473,5 +530,7 @@ hg_linop *hg_ct_fbp(const hg_ct_geometry *g, hg_ct_filter filter, float cutoff)
         return NULL;
     }
     build_preweights(F);
+    if (g->kind == HG_CT_PARALLEL)
+        par_tables(F);
     return op;
 }

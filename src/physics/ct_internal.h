@@ -38,6 +38,18 @@ static inline double ct_det_v(const hg_ct_geometry *g, int row)
 /* A phantom with room for `count` zeroed ellipses (freed by hg_ct_phantom_free). */
 hg_ct_phantom *ct_phantom_alloc(int ndim, int count, float scale);
 
+/* AVX-512 kernels of the parallel-beam hot loops (ct_simd.c); ct_simd_ok() says whether the
+ * CPU has AVX-512 F and DQ (and HINGE_NO_AVX512 is unset), else the portable code runs. */
+bool ct_simd_ok(void);
+void ct_simd_override(int on); /* tests: 0 forces the portable path, 1 restores detection */
+void ct_simd_project16(const float *P, int n_s, const float *ra, int nr, float b,
+                       const int32_t *tr, float *sum);
+void ct_simd_cone16(const float *P, int n_s, int n_z, int64_t st, int64_t sk, const float *A,
+                    const float *B, const float *C, const float *E, int nr, int t_lo, int t_hi,
+                    float *sum);
+void ct_simd_backproject_row(const float *q, const float *qd, int n, int n_views, const float *a,
+                             const float *b, int nx, int *range, float *out);
+
 static inline int ct_is_3d(const hg_ct_geometry *g) { return g->kind == HG_CT_CONE_FLAT; }
 
 #endif

@@ -38,6 +38,12 @@ typedef struct joseph {
     int64_t n_xs, n_ys;
     int32_t chunk_views; /* cone adjoint: views per chunk */
     float *tbuf;         /* 2-D: the image transposed, so y-dominant rays read along memory */
+    /* parallel beam, AVX-512 path: per block of 16 detectors of a view, the t range its rays
+     * cross; every ray's intercept a (contiguous, one load per block) */
+    float *ra;
+    int32_t *brange;  /* per block: t range crossed, t range where all 16 rays are interior */
+    float *xbuf;      /* the image, with 32 floats of slack (as tbuf) for window loads */
+    int32_t n_blocks; /* 0: no block tables (not parallel beam) */
 } joseph;
 
 static void ray_index(const hg_ct_geometry *g, const ct_ray3 *r, jray *out)
@@ -131,7 +137,7 @@ static float march2(const float *img, const jray *r, int n_t, int n_s, int ss)
 /* Transposes a rows x cols block (out[c*rows + r] = in[r*cols + c]), or adds the transpose. */
 static void transpose(const float *in, float *out, int rows, int cols, bool add)
 {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, 2) /* dynamic: see fbp's filter_rows */
     for (int c0 = 0; c0 < cols; c0 += 16)
         for (int r = 0; r < rows; r++)
             for (int c = c0; c < cols && c < c0 + 16; c++) {
@@ -140,11 +146,38 @@ static void transpose(const float *in, float *out, int rows, int cols, bool add)
             }
 }
 
+/* Parallel beam on AVX-512: blocks of 16 detectors of one view march the image lines
+ * together (ct_simd_project16); x-dominant views read the columns from the transpose. */
+static void fwd2_blocks(const joseph *J, float *y)
+{
+    const hg_ct_geometry *g = &J->cg.g;
+    int nb = (g->n_det + 15) / 16;
+#pragma omp parallel for schedule(dynamic, 4)
+    for (int64_t q = 0; q < (int64_t)g->n_angles * nb; q++) {
+        int v = (int)(q / nb), c0 = (int)(q % nb) * 16;
+        int nr = g->n_det - c0 < 16 ? g->n_det - c0 : 16;
+        int64_t r0 = (int64_t)v * g->n_det + c0;
+        const jray *r = &J->rays[r0];
+        float sum[16];
+        if (r->dom == 0)
+            ct_simd_project16(J->tbuf, g->ny, J->ra + r0, nr, r->b, J->brange + 4 * q, sum);
+        else
+            ct_simd_project16(J->xbuf, g->nx, J->ra + r0, nr, r->b, J->brange + 4 * q, sum);
+        for (int l = 0; l < nr; l++)
+            y[r0 + l] = sum[l] * r[l].w;
+    }
+}
+
 static hg_status fwd2(const hg_linop *op, const float *x, float *y)
 {
     const joseph *J = op->data;
     const hg_ct_geometry *g = &J->cg.g;
     transpose(x, J->tbuf, g->ny, g->nx, false);
+    if (J->n_blocks && ct_simd_ok()) {
+        memcpy(J->xbuf, x, sizeof(float) * (size_t)g->nx * g->ny);
+        fwd2_blocks(J, y);
+        return HG_OK;
+    }
 #pragma omp parallel for schedule(dynamic, 64)
     for (int64_t q = 0; q < J->n_xs; q++)
         y[J->xs[q]] = march2(x, &J->rays[J->xs[q]], g->nx, g->ny, g->nx);
@@ -254,38 +287,78 @@ static inline bool interior3(const jray *r, int t, int n_s, int n_z)
 
 /* Along the marched axis t, voxel (t, s, k) is at img[t*st + s*ss + k*sk]. Samples whose
  * four neighbours are all inside form one run (s and k are monotone in t) that is computed
- * without bounds tests and vectorizes; the ends take the general path. */
-__attribute__((target_clones("avx2", "default")))
+ * without bounds tests and vectorizes (16- or 8-lane gathers; 32-bit offsets, which is why
+ * volumes of 2^31 voxels or more take march3_big); the ends take the general path. */
+#define MARCH3_BODY(IDX)                                                                     \
+    int lo, hi, lo2, hi2;                                                                    \
+    clip_range(r->a, r->b, n_s, n_t, &lo, &hi);                                              \
+    clip_range(r->c, r->e, n_z, n_t, &lo2, &hi2);                                            \
+    lo = lo > lo2 ? lo : lo2;                                                                \
+    hi = hi < hi2 ? hi : hi2;                                                                \
+    int il = lo, ih = hi;                                                                    \
+    while (il <= ih && !interior3(r, il, n_s, n_z))                                          \
+        il++;                                                                                \
+    while (ih >= il && !interior3(r, ih, n_s, n_z))                                          \
+        ih--;                                                                                \
+    float acc = 0.0f;                                                                        \
+    for (int t = lo; t < il; t++)                                                            \
+        acc += sample3_edge(img + t * st, r, t, n_s, n_z, ss, sk);                           \
+    for (int t = ih < il ? il : ih + 1; t <= hi; t++)                                        \
+        acc += sample3_edge(img + t * st, r, t, n_s, n_z, ss, sk);                           \
+    float a = r->a, b = r->b, c = r->c, e = r->e;                                            \
+    IDX ist = (IDX)st, iss = (IDX)ss, isk = (IDX)sk;                                         \
+    _Pragma("omp simd reduction(+ : acc)")                                                   \
+    for (int t = il; t <= ih; t++) {                                                         \
+        float s = a + b * (float)t, k = c + e * (float)t;                                    \
+        int s0 = (int)s, k0 = (int)k;                                                        \
+        float fs = s - (float)s0, fk = k - (float)k0;                                        \
+        IDX at = (IDX)t * ist + (IDX)s0 * iss + (IDX)k0 * isk;                               \
+        float v0 = img[at] + fs * (img[at + iss] - img[at]);                                 \
+        float v1 = img[at + isk] + fs * (img[at + isk + iss] - img[at + isk]);               \
+        acc += v0 + fk * (v1 - v0);                                                          \
+    }                                                                                        \
+    return acc * r->w;
+
+__attribute__((target_clones("avx512f", "avx2", "default")))
 static float march3(const float *img, const jray *r, int n_t, int n_s, int n_z, int64_t st,
                     int64_t ss, int64_t sk)
 {
-    int lo, hi, lo2, hi2;
-    clip_range(r->a, r->b, n_s, n_t, &lo, &hi);
-    clip_range(r->c, r->e, n_z, n_t, &lo2, &hi2);
-    lo = lo > lo2 ? lo : lo2;
-    hi = hi < hi2 ? hi : hi2;
-    int il = lo, ih = hi;
-    while (il <= ih && !interior3(r, il, n_s, n_z))
-        il++;
-    while (ih >= il && !interior3(r, ih, n_s, n_z))
-        ih--;
-    float acc = 0.0f;
-    for (int t = lo; t < il; t++)
-        acc += sample3_edge(img + t * st, r, t, n_s, n_z, ss, sk);
-    for (int t = ih < il ? il : ih + 1; t <= hi; t++)
-        acc += sample3_edge(img + t * st, r, t, n_s, n_z, ss, sk);
-    float a = r->a, b = r->b, c = r->c, e = r->e;
-#pragma omp simd reduction(+ : acc)
-    for (int t = il; t <= ih; t++) {
-        float s = a + b * (float)t, k = c + e * (float)t;
-        int s0 = (int)s, k0 = (int)k;
-        float fs = s - (float)s0, fk = k - (float)k0;
-        int64_t at = t * st + s0 * ss + k0 * sk;
-        float v0 = img[at] + fs * (img[at + ss] - img[at]);
-        float v1 = img[at + sk] + fs * (img[at + sk + ss] - img[at + sk]);
-        acc += v0 + fk * (v1 - v0);
+    MARCH3_BODY(int32_t)
+}
+
+static float march3_big(const float *img, const jray *r, int n_t, int n_s, int n_z, int64_t st,
+                        int64_t ss, int64_t sk)
+{
+    MARCH3_BODY(int64_t)
+}
+
+/* 16 neighbouring rays of one detector row through ct_simd_cone16 when they share the
+ * dominant axis; false when they do not (the caller marches them one by one). */
+static bool fwd3_block(const joseph *J, const float *x, const jray *r, int nr, float *out)
+{
+    const hg_ct_geometry *g = &J->cg.g;
+    float A[16], B[16], C[16], E[16], sum[16];
+    int lo = INT32_MAX, hi = -1;
+    for (int l = 0; l < nr; l++) {
+        if (r[l].dom != r[0].dom)
+            return false;
+        int n_t = r[l].dom == 0 ? g->nx : g->ny, n_s = r[l].dom == 0 ? g->ny : g->nx;
+        int l1, h1, l2, h2;
+        clip_range(r[l].a, r[l].b, n_s, n_t, &l1, &h1);
+        clip_range(r[l].c, r[l].e, g->nz, n_t, &l2, &h2);
+        l1 = l1 > l2 ? l1 : l2, h1 = h1 < h2 ? h1 : h2;
+        if (l1 <= h1)
+            lo = l1 < lo ? l1 : lo, hi = h1 > hi ? h1 : hi;
+        A[l] = r[l].a, B[l] = r[l].b, C[l] = r[l].c, E[l] = r[l].e;
     }
-    return acc * r->w;
+    int64_t sxy = (int64_t)g->nx * g->ny;
+    if (r[0].dom == 0) /* x-dominant: planes x = t from the slice-transposed copy */
+        ct_simd_cone16(J->tbuf, g->ny, g->nz, g->ny, sxy, A, B, C, E, nr, lo, hi, sum);
+    else
+        ct_simd_cone16(x, g->nx, g->nz, g->nx, sxy, A, B, C, E, nr, lo, hi, sum);
+    for (int l = 0; l < nr; l++)
+        out[l] = sum[l] * r[l].w;
+    return true;
 }
 
 static hg_status fwd3(const hg_linop *op, const float *x, float *y)
@@ -293,17 +366,41 @@ static hg_status fwd3(const hg_linop *op, const float *x, float *y)
     const joseph *J = op->data;
     const hg_ct_geometry *g = &J->cg.g;
     int64_t sxy = (int64_t)g->nx * g->ny;
+    bool big = sxy * g->nz >= INT32_MAX - 2 * sxy;
+    bool simd = J->tbuf && !big && ct_simd_ok();
+    if (simd) { /* x and y swapped in every slice: x-dominant rays' planes with y contiguous */
+#pragma omp parallel for schedule(dynamic, 1)
+        for (int k = 0; k < g->nz; k++)
+            for (int j0 = 0; j0 < g->ny; j0 += 16)
+                for (int i = 0; i < g->nx; i++)
+                    for (int j = j0; j < g->ny && j < j0 + 16; j++)
+                        J->tbuf[k * sxy + (int64_t)i * g->ny + j] =
+                            x[k * sxy + (int64_t)j * g->nx + i];
+    }
 #pragma omp parallel for collapse(2) schedule(dynamic, 4)
     for (int v = 0; v < g->n_angles; v++)
         for (int row = 0; row < g->n_rows; row++) {
             float *out = y + ((int64_t)v * g->n_rows + row) * g->n_det;
-            for (int col = 0; col < g->n_det; col++) {
-                ct_ray3 pr;
-                jray r;
-                ct_ray_physical(&J->cg, v, row, col, &pr);
-                ray_index(g, &pr, &r);
-                out[col] = r.dom == 0 ? march3(x, &r, g->nx, g->ny, g->nz, 1, g->nx, sxy)
-                                      : march3(x, &r, g->ny, g->nx, g->nz, g->nx, 1, sxy);
+            for (int c0 = 0; c0 < g->n_det; c0 += 16) {
+                int nr = g->n_det - c0 < 16 ? g->n_det - c0 : 16;
+                jray r[16];
+                for (int l = 0; l < nr; l++) {
+                    ct_ray3 pr;
+                    ct_ray_physical(&J->cg, v, row, c0 + l, &pr);
+                    ray_index(g, &pr, &r[l]);
+                }
+                if (simd && fwd3_block(J, x, r, nr, out + c0))
+                    continue;
+                for (int l = 0; l < nr; l++) {
+                    const jray *q = &r[l];
+                    float *o = out + c0 + l;
+                    if (big)
+                        *o = q->dom == 0 ? march3_big(x, q, g->nx, g->ny, g->nz, 1, g->nx, sxy)
+                                         : march3_big(x, q, g->ny, g->nx, g->nz, g->nx, 1, sxy);
+                    else
+                        *o = q->dom == 0 ? march3(x, q, g->nx, g->ny, g->nz, 1, g->nx, sxy)
+                                         : march3(x, q, g->ny, g->nx, g->nz, g->nx, 1, sxy);
+                }
             }
         }
     return HG_OK;
@@ -410,7 +507,54 @@ static void joseph_destroy(hg_linop *op)
     hg_free(J->rays);
     hg_free(J->xs);
     hg_free(J->tbuf);
+    hg_free(J->ra);
+    hg_free(J->brange);
+    hg_free(J->xbuf);
     free(J);
+}
+
+/* The block tables of the AVX-512 parallel-beam forward: valid when every view's rays share
+ * one direction (slope b, weight w, dominant axis), as parallel rays do. */
+static hg_status build_blocks(joseph *J)
+{
+    const hg_ct_geometry *g = &J->cg.g;
+    int nb = (g->n_det + 15) / 16;
+    int64_t n = (int64_t)g->n_angles * g->n_det;
+    for (int v = 0; v < g->n_angles; v++)
+        for (int c = 1; c < g->n_det; c++) {
+            const jray *r = &J->rays[(int64_t)v * g->n_det + c], *r0 = r - c;
+            if (r->b != r0->b || r->w != r0->w || r->dom != r0->dom)
+                return HG_OK; /* no block tables: the portable path */
+        }
+    J->ra = hg_malloc((size_t)n * sizeof *J->ra);
+    J->brange = hg_malloc((size_t)g->n_angles * nb * 4 * sizeof *J->brange);
+    J->xbuf = hg_calloc((size_t)g->nx * g->ny + 32, sizeof *J->xbuf);
+    if (!J->ra || !J->brange || !J->xbuf)
+        return HG_ERR_NOMEM;
+    for (int64_t r = 0; r < n; r++)
+        J->ra[r] = J->rays[r].a;
+    for (int v = 0; v < g->n_angles; v++)
+        for (int b = 0; b < nb; b++) {
+            int lo = INT32_MAX, hi = -1, clo = 0, chi = INT32_MAX;
+            int c0 = b * 16, c1 = g->n_det < c0 + 16 ? g->n_det - 1 : c0 + 15;
+            for (int c = c0; c <= c1; c++) {
+                const jray *r = &J->rays[(int64_t)v * g->n_det + c];
+                int n_t = r->dom == 0 ? g->nx : g->ny, n_s = r->dom == 0 ? g->ny : g->nx, l, h;
+                int il, ih;
+                clip_range(r->a, r->b, n_s, n_t, &l, &h);
+                if (l <= h)
+                    lo = l < lo ? l : lo, hi = h > hi ? h : hi;
+                interior_range(r, l, h, n_s, &il, &ih);
+                clo = il > clo ? il : clo, chi = ih < chi ? ih : chi;
+            }
+            const jray *r0 = &J->rays[(int64_t)v * g->n_det];
+            if (fabsf(r0[c1].a - r0[c0].a) > 28.0f) /* the lanes' spread beyond the permute */
+                clo = 1, chi = 0;
+            int32_t *tr = J->brange + 4 * ((int64_t)v * nb + b);
+            tr[0] = lo, tr[1] = hi, tr[2] = clo, tr[3] = chi;
+        }
+    J->n_blocks = g->n_angles * nb;
+    return HG_OK;
 }
 
 static hg_status build_tables_2d(joseph *J)
@@ -419,7 +563,7 @@ static hg_status build_tables_2d(joseph *J)
     int64_t n = (int64_t)g->n_angles * g->n_det;
     J->rays = hg_malloc((size_t)n * sizeof *J->rays);
     J->xs = hg_malloc((size_t)n * sizeof *J->xs);
-    J->tbuf = hg_malloc((size_t)g->nx * g->ny * sizeof *J->tbuf);
+    J->tbuf = hg_calloc((size_t)g->nx * g->ny + 32, sizeof *J->tbuf); /* slack: see xbuf */
     if (!J->rays || !J->xs || !J->tbuf)
         return HG_ERR_NOMEM;
     for (int v = 0; v < g->n_angles; v++)
@@ -438,7 +582,7 @@ static hg_status build_tables_2d(joseph *J)
     }
     J->n_xs = nx_, J->n_ys = ny_;
     J->ys = J->xs + nx_;
-    return HG_OK;
+    return g->kind == HG_CT_PARALLEL ? build_blocks(J) : HG_OK;
 }
 
 hg_linop *hg_ct_projector(const hg_ct_geometry *g)
@@ -472,6 +616,11 @@ hg_linop *hg_ct_projector(const hg_ct_geometry *g)
         J->rays = hg_malloc((size_t)(J->chunk_views * per_view) * sizeof *J->rays);
         J->xs = hg_malloc((size_t)(J->chunk_views * per_view) * sizeof *J->xs);
         s = J->rays && J->xs ? HG_OK : HG_ERR_NOMEM;
+        /* the AVX-512 forward's slice-transposed copy of the volume (one volume more);
+         * without it the portable path runs */
+        int64_t nvox = (int64_t)g->nx * g->ny * g->nz;
+        if (s == HG_OK && ct_simd_ok() && nvox < INT32_MAX / 2)
+            J->tbuf = hg_malloc((size_t)nvox * sizeof *J->tbuf);
         op->forward = fwd3;
         op->adjoint = adj3;
     } else {

@@ -112,11 +112,19 @@ hg_status hg_fista_l1(const hg_linop *a, const hg_linop *w, const float *y, floa
         return s;
     int64_t n = hg_linop_in_floats(a), m = hg_linop_out_floats(a);
     bool cplx = (w ? w->out_dtype : a->in_dtype) == HG_C64;
-    float *v[5];
-    float *work = hg_solver_work("fista_l1", 5, (int64_t[]){n, m, n, n, n}, v);
+    float *v[6];
+    /* With a direct normal operator (SENSE: no k-space output, row FFTs only) the gradient
+     * is A^H A z - A^H y with A^H y computed once: the same iterates, a cheaper step. */
+    bool use_normal = a->normal != NULL;
+    float *work = hg_solver_work("fista_l1", 6,
+                                 (int64_t[]){n, m, n, n, n, use_normal ? n : 0}, v);
     if (!work)
         return HG_ERR_NOMEM;
-    float *z = v[0], *r = v[1], *g = v[2], *c = v[3], *xold = v[4];
+    float *z = v[0], *r = v[1], *g = v[2], *c = v[3], *xold = v[4], *aty = v[5];
+    if (use_normal && (s = hg_linop_adjoint(a, y, aty)) != HG_OK) {
+        hg_free(work);
+        return s;
+    }
     double lip = na * na, t = 1.0, residual = NAN;
     if (cfg.nonneg)
         hg_vec_clamp_nonneg(x, n);
@@ -124,11 +132,17 @@ hg_status hg_fista_l1(const hg_linop *a, const hg_linop *w, const float *y, floa
     int32_t it = 0;
     while (it < cfg.max_iter) {
         /* gradient step at z: g = z - A^H (A z - y) / L */
-        if ((s = hg_linop_forward(a, z, r)) != HG_OK)
-            break;
-        hg_vec_axpy(r, -1.0, y, m);
-        if ((s = hg_linop_adjoint(a, r, g)) != HG_OK)
-            break;
+        if (use_normal) {
+            if ((s = hg_linop_normal(a, z, g)) != HG_OK)
+                break;
+            hg_vec_axpy(g, -1.0, aty, n);
+        } else {
+            if ((s = hg_linop_forward(a, z, r)) != HG_OK)
+                break;
+            hg_vec_axpy(r, -1.0, y, m);
+            if ((s = hg_linop_adjoint(a, r, g)) != HG_OK)
+                break;
+        }
         hg_vec_xpay(g, -1.0 / lip, z, n);
         hg_vec_copy(xold, x, n);
         if ((s = prox(w, g, c, x, n, lambda / lip, cfg.nonneg, cplx)) != HG_OK)
