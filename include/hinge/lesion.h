@@ -70,7 +70,8 @@ typedef struct hg_lesion_info {
  * ellipse centred on a brain pixel, intensity + contrast * mean brain * w, where w falls
  * from 1 to 0 over `edge` pixels across the border (a logistic profile), inside the brain
  * only; mask = inside the ellipse and the brain (a draw whose mask would hold under half of
- * the ellipse's area is redrawn). info may be NULL. */
+ * the ellipse's area is redrawn, up to 50 times; if none fits the sample is a negative).
+ * info may be NULL. */
 hg_status hg_lesion_sample(const hg_lesion_opts *o, const hg_lesion_source *src, bool test,
                            uint64_t seed, int64_t index, hg_tensor *image, hg_tensor *mask,
                            hg_lesion_info *info);

@@ -108,7 +108,9 @@ hg_model *hg_model_load(const char *path, hg_metadata *extra_out);
  *   hidden (128), dropout (0.25).
  * "unet": 2-D/3-D U-Net, conv-norm-act x2 per level, max-pool down, transposed-conv up.
  *   dims (2), in_channels (1), classes (2), features ("32,64,128,256"), norm (batch),
- *   activation (relu | leaky_relu).
+ *   activation (relu | leaky_relu), residual (0 | 1: nnU-Net ResidualEncoder units, strided
+ *   convs instead of max pools), deep_supervision (0 | 1: auxiliary 1x1 heads "ds<l>" on
+ *   decoder levels 1..levels-2, used by hg_seg_loss; see segment.h).
  * "resnet18": ResNet-18 classifier (torchvision's structure and parameter names: conv1, bn1,
  *   layer1.0.conv1, ..., layer2.0.downsample.0/1, fc). dims (2 | 3), in_channels (1),
  *   classes (2), width (64: stage widths width x 1, 2, 4, 8), blocks ("2,2,2,2"),

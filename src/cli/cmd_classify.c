@@ -159,9 +159,9 @@ static hg_status classify_one(classifier *c, const char *path, double *prob)
     return HG_OK;
 }
 
-/* The image of c->x (2-D, channel 0) in gray, windowed to its 1st-99th percentile range,
- * with the class-1 CAM (positive part, bilinearly upsampled, scaled to its maximum) in red at
- * opacity 0.7 * p1. */
+/* The image of c->x (2-D, channel 0) in gray (its min..max), with the class-1 CAM
+ * (bilinearly upsampled, min..max mapped to 0..1 as in Zhou et al.'s figures) in red at
+ * opacity 0.7 * p1 * heat: images scored negative stay nearly gray. */
 static hg_status write_overlay(classifier *c, const char *dir, const char *image_path, double p1)
 {
     if (c->dims != 2 || strcmp(c->m->arch->name, "resnet18") != 0)
@@ -174,15 +174,15 @@ static hg_status write_overlay(classifier *c, const char *dir, const char *image
                                                                                 (size_t)(3 * h * w));
     if (!up || !gray || !rgb)
         return hg_error_status();
-    float lo = INFINITY, hi = -INFINITY, cmax = 0;
+    float lo = INFINITY, hi = -INFINITY, cmin = INFINITY, cmax = -INFINITY;
     for (int64_t i = 0; i < h * w; i++) {
         lo = fminf(lo, c->x->data[i]), hi = fmaxf(hi, c->x->data[i]);
-        cmax = fmaxf(cmax, up->data[i]);
+        cmin = fminf(cmin, up->data[i]), cmax = fmaxf(cmax, up->data[i]);
     }
     hg_window win = {0.5f * (lo + hi), hi - lo > 0 ? hi - lo : 1.0f};
     hg_status s = hg_window_apply(c->x->data, h * w, &win, gray);
     for (int64_t i = 0; s == HG_OK && i < h * w; i++) {
-        float heat = cmax > 0 ? fmaxf(up->data[i], 0.0f) / cmax : 0.0f;
+        float heat = cmax > cmin ? (up->data[i] - cmin) / (cmax - cmin) : 0.0f;
         float a = 0.7f * (float)p1 * heat, g = gray[i];
         rgb[3 * i] = (uint8_t)lrintf(g * (1 - a) + 255.0f * a);
         rgb[3 * i + 1] = rgb[3 * i + 2] = (uint8_t)lrintf(g * (1 - a));

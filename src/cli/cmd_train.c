@@ -325,6 +325,43 @@ static double step_seconds(const train_cli *c, const hg_train_result *r)
     return r->seconds / (double)(r->steps_done ? r->steps_done : 1);
 }
 
+/* With -o, writes the model and its training record: steps, the validation metric under
+ * metric_key, seconds per step, and the entries of more (may be NULL). */
+static hg_status save_output(train_cli *c, hg_model *m, const hg_train_result *r,
+                             const char *metric_key, const hg_metadata *more)
+{
+    if (!c->output)
+        return HG_OK;
+    hg_metadata extra;
+    hg_metadata_init(&extra);
+    char buf[64];
+    snprintf(buf, sizeof buf, "%lld", (long long)r->steps_done);
+    hg_metadata_set(&extra, "train.steps", buf);
+    snprintf(buf, sizeof buf, "%.6g", r->metric);
+    hg_metadata_set(&extra, metric_key, buf);
+    snprintf(buf, sizeof buf, "%.3f", step_seconds(c, r));
+    hg_metadata_set(&extra, "train.seconds_per_step", buf);
+    for (int i = 0; more && i < more->count; i++)
+        hg_metadata_set(&extra, more->keys[i], more->values[i]);
+    hg_status s = hg_model_save(m, c->output, &extra);
+    hg_metadata_free(&extra);
+    return s;
+}
+
+/* The result of a ellipse or lesion run as one JSON line (task NULL: not printed). */
+static void print_json(const train_cli *c, const char *arch, const char *task,
+                       const char *metric_key, const hg_model *m, const hg_train_result *r)
+{
+    printf("{\"arch\": \"%s\", ", arch);
+    if (task)
+        printf("\"task\": \"%s\", ", task);
+    printf("\"steps\": %lld, \"final_loss\": %.6g, \"%s\": %.6g, \"seconds\": %.3f, "
+           "\"seconds_per_step\": %.4f, \"parameters\": %lld, \"threads\": %d, \"seed\": "
+           "%llu}\n", (long long)r->steps_done, r->final_loss, metric_key, r->metric, r->seconds,
+           step_seconds(c, r), (long long)hg_params_count_trainable(&m->params),
+           hg_get_threads(), (unsigned long long)c->train.seed);
+}
+
 /* Reconstruction: the ellipse task in the model's own geometry (include/hinge/learned.h). */
 static int train_recon(train_cli *c, const char *arch)
 {
@@ -355,28 +392,12 @@ static int train_recon(train_cli *c, const char *arch)
     hg_train_result r;
     hg_status s = hg_train(m, &task, &c->train, &r);
     hg_progress_end(&c->progress, c->extra);
-    if (s == HG_OK && c->output) {
-        hg_metadata extra;
-        hg_metadata_init(&extra);
-        char buf[64];
-        snprintf(buf, sizeof buf, "%lld", (long long)r.steps_done);
-        hg_metadata_set(&extra, "train.steps", buf);
-        snprintf(buf, sizeof buf, "%.4f", r.metric);
-        hg_metadata_set(&extra, "train.val_psnr", buf);
-        snprintf(buf, sizeof buf, "%.3f", step_seconds(c, &r));
-        hg_metadata_set(&extra, "train.seconds_per_step", buf);
-        s = hg_model_save(m, c->output, &extra);
-        hg_metadata_free(&extra);
-    }
+    if (s == HG_OK)
+        s = save_output(c, m, &r, "train.val_psnr", NULL);
     if (s != HG_OK)
         rc = hg_cli_fail("train");
     else if (c->json)
-        printf("{\"arch\": \"%s\", \"steps\": %lld, \"final_loss\": %.6g, \"val_psnr\": %.6g, "
-               "\"seconds\": %.3f, \"seconds_per_step\": %.4f, \"parameters\": %lld, "
-               "\"threads\": %d, \"seed\": %llu}\n",
-               arch, (long long)r.steps_done, r.final_loss, r.metric, r.seconds,
-               step_seconds(c, &r), (long long)hg_params_count_trainable(&m->params), hg_get_threads(),
-               (unsigned long long)c->train.seed);
+        print_json(c, arch, NULL, "val_psnr", m, &r);
     else
         printf("steps %lld  final loss %.6f  validation PSNR %.2f dB  time %.1f s\n",
                (long long)r.steps_done, r.final_loss, r.metric, r.seconds);
@@ -432,27 +453,17 @@ static int train_lesion(train_cli *c, const char *arch)
     hg_train_result r;
     hg_status s = hg_train(m, &task, &c->train, &r);
     hg_progress_end(&c->progress, c->extra);
-    if (s == HG_OK && c->output) {
-        hg_metadata extra;
-        hg_metadata_init(&extra);
-        snprintf(buf, sizeof buf, "%lld", (long long)r.steps_done);
-        hg_metadata_set(&extra, "train.steps", buf);
-        snprintf(buf, sizeof buf, "%.6f", r.metric);
-        hg_metadata_set(&extra, seg ? "train.val_dice" : "train.val_auc", buf);
-        hg_cli_lesion_describe(&c->lesion, &extra);
-        s = hg_model_save(m, c->output, &extra);
-        hg_metadata_free(&extra);
+    if (s == HG_OK) {
+        hg_metadata more;
+        hg_metadata_init(&more);
+        hg_cli_lesion_describe(&c->lesion, &more);
+        s = save_output(c, m, &r, seg ? "train.val_dice" : "train.val_auc", &more);
+        hg_metadata_free(&more);
     }
     if (s != HG_OK)
         rc = hg_cli_fail("train");
     else if (c->json)
-        printf("{\"arch\": \"%s\", \"task\": \"lesion\", \"steps\": %lld, \"final_loss\": "
-               "%.6g, \"%s\": %.6g, \"seconds\": %.3f, \"seconds_per_step\": %.4f, "
-               "\"parameters\": %lld, \"threads\": %d, \"seed\": %llu}\n",
-               arch, (long long)r.steps_done, r.final_loss, seg ? "val_dice" : "val_auc",
-               r.metric, r.seconds, step_seconds(c, &r),
-               (long long)hg_params_count_trainable(&m->params), hg_get_threads(),
-               (unsigned long long)c->train.seed);
+        print_json(c, arch, "lesion", seg ? "val_dice" : "val_auc", m, &r);
     else
         printf("steps %lld  final loss %.4f  held-out %s %.4f  time %.1f s\n",
                (long long)r.steps_done, r.final_loss, seg ? "lesion Dice" : "AUC", r.metric,

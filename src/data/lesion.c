@@ -355,8 +355,14 @@ hg_status hg_lesion_sample(const hg_lesion_opts *o, const hg_lesion_source *src,
             if (l.area >= 1 && (double)l.area >= 0.5 * 3.14159265 * l.ry * l.rx)
                 break;
         }
-        for (int64_t i = 0; i < n2; i++)
-            img[i] += l.contrast * (float)mean * w[i];
+        if (l.area == 0) { /* no draw fitted (a sliver of brain): an honest negative */
+            l = (hg_lesion_info){.slice = l.slice, .flipped = l.flipped};
+            if (mask)
+                memset(mask->data, 0, (size_t)n2 * sizeof(float));
+        } else {
+            for (int64_t i = 0; i < n2; i++)
+                img[i] += l.contrast * (float)mean * w[i];
+        }
     }
     free(brain);
     if (o->noise > 0) {
