@@ -14,8 +14,10 @@ typedef struct hg_cli_lesion {
 } hg_cli_lesion;
 
 #define HG_CLI_LESION_HELP                                                                    \
-    "  --data T1|synthetic   background T1 volume (default: Colin27, " HG_LESION_T1 ")\n"     \
-    "  --brain PATH          its skull-stripped version (default " HG_LESION_BRAIN ")\n"      \
+    "  --data T1|synthetic   background T1 volume (default: Colin27,\n"                      \
+    "                        " HG_LESION_T1 ")\n"                                              \
+    "  --brain PATH          its skull-stripped version (default\n"                           \
+    "                        " HG_LESION_BRAIN ")\n"                                           \
     "  --size N              image side in pixels (default 128)\n"                             \
     "  --lesion KEY=VALUE    lesion option (repeatable): p (0.5), radius_min (size/40),\n"     \
     "                        radius_max (size/10), contrast_min (0.15), contrast_max (0.6),\n" \

@@ -458,6 +458,6 @@ static int run_classify(int argc, char **argv)
     return rc;
 }
 
-const hg_cli_command hg_cmd_classify = {"classify", "classify images with a trained CNN or "
-                                        "ResNet (scores, ROC AUC with bootstrap CI, "
-                                        "calibration, CAM overlays, --list)", run_classify};
+const hg_cli_command hg_cmd_classify = {"classify", "classify images with a CNN or ResNet "
+                                        "(scores, AUC with CI, calibration, CAM)",
+                                        run_classify};

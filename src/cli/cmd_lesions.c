@@ -169,6 +169,5 @@ static int run_lesions(int argc, char **argv)
     return rc;
 }
 
-const hg_cli_command hg_cmd_lesions = {"lesions", "write a synthetic-lesion data set (brain "
-                                       "slices, masks, labels) for classify/segment",
-                                       run_lesions};
+const hg_cli_command hg_cmd_lesions = {"lesions", "write a synthetic-lesion data set (slices, "
+                                       "masks, labels)", run_lesions};

@@ -61,7 +61,8 @@ static void usage(FILE *out)
             "global batch and must be divisible by N); gradients are averaged, rank 0 writes\n"
             "checkpoints and the output, and --resume works with any rank count.\n"
             "  --quiet               no progress output\n\n"
-            "lesion task (--task lesion; --data then names the background T1 volume):\n"
+            "lesion task (--data then names the background T1 volume):\n"
+            "  --task lesion         train on fresh synthetic lesions (see hinge lesions)\n"
             HG_CLI_LESION_HELP,
             DEFAULT_FMNIST);
 }

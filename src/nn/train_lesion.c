@@ -65,8 +65,7 @@ hg_status hg_classifier_scores(hg_model *m, const hg_tensor *x, float *score)
     return s;
 }
 
-static hg_status eval_auc(hg_lesion_task *t, hg_model *m, hg_tensor *x, hg_tensor *label,
-                          double *metric)
+static hg_status eval_auc(hg_model *m, hg_tensor *x, hg_tensor *label, double *metric)
 {
     float *score = malloc((size_t)x->shape[0] * sizeof *score);
     if (!score)
@@ -75,7 +74,6 @@ static hg_status eval_auc(hg_lesion_task *t, hg_model *m, hg_tensor *x, hg_tenso
     if (s == HG_OK)
         s = hg_roc_auc(score, label->data, x->shape[0], metric);
     free(score);
-    (void)t;
     return s;
 }
 
@@ -106,7 +104,7 @@ static hg_status lesion_evaluate(void *self, hg_model *m, double *metric)
                                   NULL, &x, &label, &mask);
     if (s == HG_OK)
         s = t->segmentation ? eval_dice(m, x, label, mask, metric)
-                            : eval_auc(t, m, x, label, metric);
+                            : eval_auc(m, x, label, metric);
     hg_tensor_free(x), hg_tensor_free(label), hg_tensor_free(mask);
     return s;
 }

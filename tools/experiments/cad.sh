@@ -13,7 +13,7 @@
 #  4. hinge classify     on the test set: ROC AUC with a bootstrap 95% CI, sensitivity and
 #                        specificity at 0.5, ECE, reliability diagram, CAM overlays
 # Under 10 minutes on 2 shared cores with the defaults. Environment: HINGE (binary, default
-# build/hinge), THREADS (default: all cores), COUNT (test samples, 300), CLS_STEPS (800),
+# build/hinge), THREADS (default: all cores), COUNT (test samples, 300), CLS_STEPS (1500),
 # SEG_STEPS (600), DATA (--data argument: a T1 path, or "synthetic" without mricron-data).
 set -eu
 here=$(cd "$(dirname "$0")/../.." && pwd)
@@ -21,7 +21,7 @@ out=${1:-$here/build/cad}
 hinge=${HINGE:-$here/build/hinge}
 threads=${THREADS:-0}
 count=${COUNT:-300}
-cls_steps=${CLS_STEPS:-800}
+cls_steps=${CLS_STEPS:-1500}
 seg_steps=${SEG_STEPS:-600}
 data=${DATA:+--data $DATA}
 # Idle OpenMP threads must not spin on a shared machine (see docs/results/ellipse.md).
