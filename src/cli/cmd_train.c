@@ -18,8 +18,8 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: hinge train <arch> [options]\n\n"
-            "Trains a model. Classification architectures (cnn) train on an IDX data set\n"
-            "(Fashion-MNIST by default) and report test accuracy. Reconstruction\n"
+            "Trains a model. Classification architectures (cnn, resnet18) train on an IDX\n"
+            "data set (Fashion-MNIST by default) and report test accuracy. Reconstruction\n"
             "architectures (lpd, lgd, fbpconvnet) train on fresh random-ellipse phantoms\n"
             "simulated every step in the model's CT geometry (--set size=128 --set angles=30\n"
             "--set detectors=183) with 5%% Gaussian noise, MSE loss, and report the mean\n"
@@ -547,10 +547,12 @@ static int run_train(int argc, char **argv)
         return train_lesion(&c, arch);
     if (a && is_recon_arch(arch))
         return train_recon(&c, arch);
-    if (a && strcmp(arch, "cnn") != 0)
+    bool resnet = strcmp(arch, "resnet18") == 0;
+    if (a && strcmp(arch, "cnn") != 0 && !resnet)
         return hg_cli_usage_error("train", "architecture '%s' has no training task in this "
-                                  "command yet (classification: cnn; reconstruction: lpd, "
-                                  "lgd, fbpconvnet; --task lesion: resnet18, cnn, unet)", arch);
+                                  "command yet (classification: cnn, resnet18; reconstruction: "
+                                  "lpd, lgd, fbpconvnet; --task lesion: resnet18, cnn, unet)",
+                                  arch);
     char ti[1024], tl[1024], vi[1024], vl[1024];
     snprintf(ti, sizeof ti, "%s/train-images-idx3-ubyte.gz", c.data_dir);
     snprintf(tl, sizeof tl, "%s/train-labels-idx1-ubyte.gz", c.data_dir);
@@ -570,7 +572,7 @@ static int run_train(int argc, char **argv)
         snprintf(buf, sizeof buf, "%d", train.classes);
         hg_metadata_set(&c.model_config, "classes", buf);
     }
-    if (!hg_metadata_get(&c.model_config, "size")) {
+    if (!resnet && !hg_metadata_get(&c.model_config, "size")) { /* resnet18: any size */
         snprintf(buf, sizeof buf, "%lld", (long long)train.images->shape[2]);
         hg_metadata_set(&c.model_config, "size", buf);
     }

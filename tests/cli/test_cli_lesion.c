@@ -9,6 +9,7 @@
 
 #include <cJSON.h>
 #include <string.h>
+#include <unistd.h>
 
 #define NIMG 12
 #define SIZE 32
@@ -123,6 +124,20 @@ static void test_train(const char *dir)
     CHECK(hg_test_run("%s train resnet18 --task lesion --data /nonexistent.nii.gz --steps 1 "
                       "2> %s", HINGE_BINARY, log) == 1);
     CHECK(hg_test_run("grep -q 'lesion source: T1' %s", log) == 0);
+}
+
+/* resnet18 also trains on the IDX classification task (Fashion-MNIST when installed). */
+static void test_train_idx(void)
+{
+    if (access("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz", R_OK) != 0) {
+        printf("SKIP resnet18 on Fashion-MNIST: dataset-fashion-mnist not installed\n");
+        return;
+    }
+    const char *log = hg_test_tmp("resnet_fmnist.json");
+    CHECK(hg_test_run("%s train resnet18 --set width=2 --set stem=small --steps 3 --batch 8 "
+                      "--train-limit 64 --val-limit 32 --threads 1 --quiet --json > %s",
+                      HINGE_BINARY, log) == 0);
+    CHECK(hg_test_run("grep -q '\"arch\": \"resnet18\".*\"val_accuracy\"' %s", log) == 0);
 }
 
 /* hinge classify with a random 2-D resnet18: scores, ECE, reliability PNG, overlays. */
@@ -263,6 +278,7 @@ int main(void)
     snprintf(dir, sizeof dir, "%s", hg_test_tmp("lesion_set"));
     test_lesions_command(dir);
     test_train(dir);
+    test_train_idx();
     test_classify();
     return hg_test_finish("test_cli_lesion");
 }

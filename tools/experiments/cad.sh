@@ -47,6 +47,16 @@ echo "== classify the held-out test set" >&2
     --reliability "$out/reliability.png" --overlay "$out/overlay" --threads "$threads" \
     --json images/*.nii.gz > "$out/classify.json")
 jq -c .evaluation "$out/classify.json" >&2
+echo "== sensitivity at 0.5 by lesion size (geometric mean semi-axis r, pixels) and |contrast|" >&2
+jq -r '.images[] | [.file, .scores[1]] | @csv' "$out/classify.json" | tr -d '"' | sort \
+    > "$out/scores.csv"
+tail -n +2 "$out/test/lesions.csv" | sort | join -t, "$out/scores.csv" - | awk -F, '
+    $3 == 1 { r = sqrt($8 * $9); c = $11 < 0 ? -$11 : $11
+              rb = r < 5 ? "r < 5" : (r < 8 ? "5 <= r < 8" : "r >= 8")
+              cb = c < 0.3 ? "|c| < 0.3" : (c < 0.45 ? "0.3 <= |c| < 0.45" : "|c| >= 0.45")
+              n[rb]++; t[rb] += $2 >= 0.5; n[cb]++; t[cb] += $2 >= 0.5 }
+    END { for (k in n) printf "  %-18s %3d/%3d = %.3f\n", k, t[k], n[k], t[k] / n[k] }' \
+    | sort | tee "$out/sensitivity_by_lesion.txt" >&2
 echo "== segment two held-out lesions" >&2
 for f in $(awk -F, '$2 == 1 {print $1}' "$out/test/labels.csv" | head -2); do
     name=$(basename "$f" .nii.gz)
