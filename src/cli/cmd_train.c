@@ -412,9 +412,11 @@ static int train_recon(train_cli *c, const char *arch)
 static int train_lesion(train_cli *c, const char *arch)
 {
     bool seg = strcmp(arch, "unet") == 0;
-    if (!seg && strcmp(arch, "resnet18") != 0 && strcmp(arch, "cnn") != 0)
+    if (!seg && strcmp(arch, "resnet18") != 0 && strcmp(arch, "cnn") != 0) {
+        free_cli(c);
         return hg_cli_usage_error("train", "--task lesion trains resnet18, cnn or unet, not "
                                   "'%s'", arch);
+    }
     hg_lesion_source src;
     int rc = hg_cli_lesion_prepare(&c->lesion, "train", &src);
     if (rc != HG_EXIT_OK) {
