@@ -45,7 +45,7 @@ typedef struct hg_seg_task {
 
 hg_task hg_seg_task_make(hg_seg_task *t);
 
-/* ---- deep supervision (src/nn/deep_supervision.c) --------------------------------------- */
+/* ---- deep supervision (src/nn/unet.c, src/nn/deep_supervision.c) ---------------------- */
 
 #define HG_DEEP_MAX_OUTPUTS 7
 /* The logits of every decoder level of a "unet" model built with deep_supervision=1: out[0]
