@@ -20,6 +20,7 @@
 #include "hinge/seg_data.h"
 #include "hinge/segment.h"
 #include "hinge/learned.h"
+#include "hinge/lesion.h"
 #include "hinge/dist.h"
 #include "hinge/fastmri.h"
 #include "hinge/cfl.h"

@@ -108,7 +108,18 @@ hg_model *hg_model_load(const char *path, hg_metadata *extra_out);
  *   hidden (128), dropout (0.25).
  * "unet": 2-D/3-D U-Net, conv-norm-act x2 per level, max-pool down, transposed-conv up.
  *   dims (2), in_channels (1), classes (2), features ("32,64,128,256"), norm (batch),
- *   activation (relu | leaky_relu). */
+ *   activation (relu | leaky_relu), residual (0 | 1: nnU-Net ResidualEncoder units, strided
+ *   convs instead of max pools), deep_supervision (0 | 1: auxiliary 1x1 heads "ds<l>" on
+ *   decoder levels 1..levels-2, used by hg_seg_loss; see segment.h).
+ * "resnet18": ResNet-18 classifier (torchvision's structure and parameter names: conv1, bn1,
+ *   layer1.0.conv1, ..., layer2.0.downsample.0/1, fc). dims (2 | 3), in_channels (1),
+ *   classes (2), width (64: stage widths width x 1, 2, 4, 8), blocks ("2,2,2,2"),
+ *   norm (batch), stem (imagenet: 7^d stride-2 conv + max pool | small: 3^d stride-1 conv). */
+
+/* Class activation map (Zhou et al. 2016) of a "resnet18" model: the last stage's features
+ * weighted by the fc row of class cls, [N, 1, *s] at 1/32 (imagenet stem) of the input size.
+ * Its spatial mean plus fc.bias[cls] is the class logit. */
+hg_tensor *hg_resnet_cam(hg_model *m, hg_ctx *ctx, hg_tensor *x, int cls);
 
 #ifdef __cplusplus
 }

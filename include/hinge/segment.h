@@ -45,6 +45,23 @@ typedef struct hg_seg_task {
 
 hg_task hg_seg_task_make(hg_seg_task *t);
 
+/* ---- deep supervision (src/nn/unet.c, src/nn/deep_supervision.c) ---------------------- */
+
+#define HG_DEEP_MAX_OUTPUTS 7
+/* The logits of every decoder level of a "unet" model built with deep_supervision=1: out[0]
+ * at full resolution, out[l] at 1/2^l of it (l < levels - 1). Any other model: out[0] is its
+ * forward. out has room for HG_DEEP_MAX_OUTPUTS. Returns the count, 0 on error. */
+int hg_unet_deep_outputs(hg_model *m, hg_ctx *ctx, hg_tensor *x, hg_tensor **out);
+/* Label map y [N, *S] downsampled by `factor` per spatial axis by nearest neighbour (element
+ * factor*i, as torch's nearest interpolation with scale 1/factor); no gradient. */
+hg_tensor *hg_labels_downsample(hg_ctx *ctx, const hg_tensor *y, int factor);
+/* The segmentation loss dice_weight * soft Dice + ce_weight * cross-entropy (both 0: 1 and 1).
+ * With deep supervision, the weighted sum over decoder levels l of that loss against the
+ * targets downsampled by 2^l, with weights 2^-l normalized to sum 1 (nnU-Net's scheme, except
+ * that nnU-Net gives the lowest level weight 0). */
+hg_tensor *hg_seg_loss(hg_ctx *ctx, hg_model *m, hg_tensor *x, hg_tensor *y,
+                       float dice_weight, float ce_weight);
+
 /* Mean over images and foreground classes 1..K-1 of the Dice of argmax(model(x)) against y,
  * for x [N, C, S], y [N, S] (classes absent from both count 1, as hg_dice_multiclass). */
 hg_status hg_seg_evaluate(hg_model *m, const hg_tensor *x, const hg_tensor *y, int ndim,

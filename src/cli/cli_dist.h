@@ -1,5 +1,5 @@
-/* The --list mode shared by the inference commands (recon now; segment and classify when
- * they exist): `mpirun -np N hinge <cmd> --list studies.txt -o outdir [options]`. */
+/* The --list mode shared by the inference commands (recon, segment, classify):
+ * `mpirun -np N hinge <cmd> --list studies.txt -o outdir [options]`. */
 #ifndef HINGE_CLI_DIST_H
 #define HINGE_CLI_DIST_H
 

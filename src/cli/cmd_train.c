@@ -1,5 +1,6 @@
 /* hinge train: train a model from the command line or a JSON config. */
 #include "cli.h"
+#include "cli_lesion.h"
 
 #include "hinge/dist.h"
 #include "hinge/learned.h"
@@ -17,12 +18,15 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: hinge train <arch> [options]\n\n"
-            "Trains a model. Classification architectures (cnn) train on an IDX data set\n"
-            "(Fashion-MNIST by default) and report test accuracy. Reconstruction\n"
+            "Trains a model. Classification architectures (cnn, resnet18) train on an IDX\n"
+            "data set (Fashion-MNIST by default) and report test accuracy. Reconstruction\n"
             "architectures (lpd, lgd, fbpconvnet) train on fresh random-ellipse phantoms\n"
             "simulated every step in the model's CT geometry (--set size=128 --set angles=30\n"
             "--set detectors=183) with 5%% Gaussian noise, MSE loss, and report the mean\n"
-            "validation PSNR on held-out phantoms (batch 5 by default).\n\n"
+            "validation PSNR on held-out phantoms (batch 5 by default). With --task lesion,\n"
+            "a classifier (resnet18, cnn) learns lesion present/absent and a unet learns\n"
+            "to segment the lesion, on fresh synthetic lesions in brain slices every step\n"
+            "(see hinge lesions); validation: ROC AUC or lesion Dice on held-out slices.\n\n"
             "options:\n"
             "  --data DIR            IDX data set folder (default %s)\n"
             "  --epochs E            passes over the training set (default 1)\n"
@@ -43,7 +47,8 @@ static void usage(FILE *out)
             "  --eval-every N        evaluate every N steps (default: every epoch)\n"
             "  --train-limit N       use only the first N training samples\n"
             "  --val-limit N         use only the first N test samples\n"
-            "  --val-count N         reconstruction: held-out phantoms (default 100)\n"
+            "  --val-count N         reconstruction: held-out phantoms; lesion: held-out\n"
+            "                        samples (default 100)\n"
             "  --noise X             reconstruction: relative Gaussian noise (default 0.05)\n"
             "  --phantom NAME        reconstruction: ellipses (default) or chest (random\n"
             "                        anatomy-like chest slices, exact line integrals)\n"
@@ -59,14 +64,18 @@ static void usage(FILE *out)
             "Under mpirun -np N, each rank trains on 1/N of every global batch (--batch is the\n"
             "global batch and must be divisible by N); gradients are averaged, rank 0 writes\n"
             "checkpoints and the output, and --resume works with any rank count.\n"
-            "  --quiet               no progress output\n",
+            "  --quiet               no progress output\n\n"
+            "lesion task (--data then names the background T1 volume):\n"
+            "  --task lesion         train on fresh synthetic lesions (see hinge lesions)\n"
+            HG_CLI_LESION_HELP,
             DEFAULT_FMNIST);
 }
 
 typedef struct {
     hg_train_opts train;
     hg_metadata model_config;
-    const char *data_dir, *output, *config_file;
+    const char *data_dir, *output, *config_file, *task;
+    hg_cli_lesion lesion;
     int64_t batch, epochs, train_limit, val_limit, check_every, bucket_mb, val_count;
     double noise, photons;
     hg_recon_phantom phantom;
@@ -225,7 +234,22 @@ static int set_option(train_cli *c, const char *name, const char *value)
         else return bad_value(name, value, "constant, cosine, step or poly");
         return HG_EXIT_OK;
     }
-    if (strcmp(name, "data") == 0) { c->data_dir = keep(c, value); return HG_EXIT_OK; }
+    if (strcmp(name, "data") == 0) {
+        c->data_dir = keep(c, value);
+        c->lesion.t1 = c->data_dir;
+        return HG_EXIT_OK;
+    }
+    if (strcmp(name, "task") == 0) {
+        if (strcmp(value, "lesion") != 0)
+            return bad_value(name, value, "lesion");
+        c->task = keep(c, value);
+        return HG_EXIT_OK;
+    }
+    if (strcmp(name, "brain") == 0 || strcmp(name, "size") == 0 || strcmp(name, "lesion") == 0) {
+        if (strcmp(name, "brain") == 0)
+            value = keep(c, value);
+        return hg_cli_lesion_option(&c->lesion, "train", name, value);
+    }
     if (strcmp(name, "checkpoint") == 0) { t->checkpoint = keep(c, value); return HG_EXIT_OK; }
     if (strcmp(name, "output") == 0) { c->output = keep(c, value); return HG_EXIT_OK; }
     if (strcmp(name, "sync-bn") == 0) {
@@ -313,6 +337,43 @@ static double step_seconds(const train_cli *c, const hg_train_result *r)
     return r->seconds / (double)(r->steps_done ? r->steps_done : 1);
 }
 
+/* With -o, writes the model and its training record: steps, the validation metric under
+ * metric_key, seconds per step, and the entries of more (may be NULL). */
+static hg_status save_output(train_cli *c, hg_model *m, const hg_train_result *r,
+                             const char *metric_key, const hg_metadata *more)
+{
+    if (!c->output)
+        return HG_OK;
+    hg_metadata extra;
+    hg_metadata_init(&extra);
+    char buf[64];
+    snprintf(buf, sizeof buf, "%lld", (long long)r->steps_done);
+    hg_metadata_set(&extra, "train.steps", buf);
+    snprintf(buf, sizeof buf, "%.6g", r->metric);
+    hg_metadata_set(&extra, metric_key, buf);
+    snprintf(buf, sizeof buf, "%.3f", step_seconds(c, r));
+    hg_metadata_set(&extra, "train.seconds_per_step", buf);
+    for (int i = 0; more && i < more->count; i++)
+        hg_metadata_set(&extra, more->keys[i], more->values[i]);
+    hg_status s = hg_model_save(m, c->output, &extra);
+    hg_metadata_free(&extra);
+    return s;
+}
+
+/* The result of a ellipse or lesion run as one JSON line (task NULL: not printed). */
+static void print_json(const train_cli *c, const char *arch, const char *task,
+                       const char *metric_key, const hg_model *m, const hg_train_result *r)
+{
+    printf("{\"arch\": \"%s\", ", arch);
+    if (task)
+        printf("\"task\": \"%s\", ", task);
+    printf("\"steps\": %lld, \"final_loss\": %.6g, \"%s\": %.6g, \"seconds\": %.3f, "
+           "\"seconds_per_step\": %.4f, \"parameters\": %lld, \"threads\": %d, \"seed\": "
+           "%llu}\n", (long long)r->steps_done, r->final_loss, metric_key, r->metric, r->seconds,
+           step_seconds(c, r), (long long)hg_params_count_trainable(&m->params),
+           hg_get_threads(), (unsigned long long)c->train.seed);
+}
+
 /* Reconstruction: the ellipse task in the model's own geometry (include/hinge/learned.h). */
 static int train_recon(train_cli *c, const char *arch)
 {
@@ -345,39 +406,98 @@ static int train_recon(train_cli *c, const char *arch)
     hg_train_result r;
     hg_status s = hg_train(m, &task, &c->train, &r);
     hg_progress_end(&c->progress, c->extra);
-    if (s == HG_OK && c->output) {
-        hg_metadata extra;
-        hg_metadata_init(&extra);
+    if (s == HG_OK) {
+        hg_metadata more;
+        hg_metadata_init(&more);
         char buf[64];
-        snprintf(buf, sizeof buf, "%lld", (long long)r.steps_done);
-        hg_metadata_set(&extra, "train.steps", buf);
-        snprintf(buf, sizeof buf, "%.4f", r.metric);
-        hg_metadata_set(&extra, "train.val_psnr", buf);
-        snprintf(buf, sizeof buf, "%.3f", step_seconds(c, &r));
-        hg_metadata_set(&extra, "train.seconds_per_step", buf);
-        hg_metadata_set(&extra, "train.phantom", hg_recon_phantom_name(t.protocol.phantom));
+        hg_metadata_set(&more, "train.phantom", hg_recon_phantom_name(t.protocol.phantom));
         if (t.protocol.photons > 0)
             snprintf(buf, sizeof buf, "poisson %g photons", t.protocol.photons);
         else
             snprintf(buf, sizeof buf, "gaussian %g", (double)t.protocol.rel_noise);
-        hg_metadata_set(&extra, "train.noise", buf);
-        s = hg_model_save(m, c->output, &extra);
-        hg_metadata_free(&extra);
+        hg_metadata_set(&more, "train.noise", buf);
+        s = save_output(c, m, &r, "train.val_psnr", &more);
+        hg_metadata_free(&more);
     }
     if (s != HG_OK)
         rc = hg_cli_fail("train");
     else if (c->json)
-        printf("{\"arch\": \"%s\", \"steps\": %lld, \"final_loss\": %.6g, \"val_psnr\": %.6g, "
-               "\"seconds\": %.3f, \"seconds_per_step\": %.4f, \"parameters\": %lld, "
-               "\"threads\": %d, \"seed\": %llu}\n",
-               arch, (long long)r.steps_done, r.final_loss, r.metric, r.seconds,
-               step_seconds(c, &r), (long long)hg_params_count_trainable(&m->params), hg_get_threads(),
-               (unsigned long long)c->train.seed);
+        print_json(c, arch, NULL, "val_psnr", m, &r);
     else
         printf("steps %lld  final loss %.6f  validation PSNR %.2f dB  time %.1f s\n",
                (long long)r.steps_done, r.final_loss, r.metric, r.seconds);
     hg_recon_task_free(&t);
     hg_model_free(m);
+    free_cli(c);
+    return rc;
+}
+
+/* The lesion task: a classifier (present/absent) or a U-Net (lesion mask) on fresh samples. */
+static int train_lesion(train_cli *c, const char *arch)
+{
+    bool seg = strcmp(arch, "unet") == 0;
+    if (!seg && strcmp(arch, "resnet18") != 0 && strcmp(arch, "cnn") != 0) {
+        free_cli(c);
+        return hg_cli_usage_error("train", "--task lesion trains resnet18, cnn or unet, not "
+                                  "'%s'", arch);
+    }
+    hg_lesion_source src;
+    int rc = hg_cli_lesion_prepare(&c->lesion, "train", &src);
+    if (rc != HG_EXIT_OK) {
+        free_cli(c);
+        return rc;
+    }
+    char buf[64];
+    if (!hg_metadata_get(&c->model_config, "classes"))
+        hg_metadata_set(&c->model_config, "classes", "2");
+    snprintf(buf, sizeof buf, "%lld", (long long)c->lesion.size);
+    if (strcmp(arch, "cnn") == 0 && !hg_metadata_get(&c->model_config, "size"))
+        hg_metadata_set(&c->model_config, "size", buf);
+    hg_lesion_task t = {.src = &src, .opts = c->lesion.opts,
+                        .data_seed = 1000 + 2 * c->train.seed, .batch = c->batch_given ? c->batch : 16,
+                        .val_count = c->val_count, .segmentation = seg};
+    if (!c->steps_given)
+        c->train.steps = 500;
+    hg_model *m = hg_model_create(arch, &c->model_config, c->train.seed);
+    if (!m) {
+        rc = hg_cli_fail("train");
+        goto done;
+    }
+    hg_task task = hg_lesion_task_make(&t);
+    c->metric_name = seg ? "lesion Dice" : "AUC";
+    c->train.on_event = on_event;
+    c->train.user = c;
+    if (!c->quiet)
+        fprintf(stderr, "hinge train: %s on lesions (%s), %lld parameters, %lldx%lld slices "
+                        "(%lld training, %lld held out), %lld steps of batch %lld, %lld "
+                        "validation samples, %d threads\n",
+                arch, seg ? "segmentation" : "present/absent",
+                (long long)hg_params_count_trainable(&m->params), (long long)c->lesion.size,
+                (long long)c->lesion.size, (long long)src.n_train, (long long)src.n_test,
+                (long long)c->train.steps, (long long)t.batch, (long long)t.val_count,
+                hg_get_threads());
+    hg_progress_begin(&c->progress, "train", c->train.steps, c->quiet);
+    hg_train_result r;
+    hg_status s = hg_train(m, &task, &c->train, &r);
+    hg_progress_end(&c->progress, c->extra);
+    if (s == HG_OK) {
+        hg_metadata more;
+        hg_metadata_init(&more);
+        hg_cli_lesion_describe(&c->lesion, &more);
+        s = save_output(c, m, &r, seg ? "train.val_dice" : "train.val_auc", &more);
+        hg_metadata_free(&more);
+    }
+    if (s != HG_OK)
+        rc = hg_cli_fail("train");
+    else if (c->json)
+        print_json(c, arch, "lesion", seg ? "val_dice" : "val_auc", m, &r);
+    else
+        printf("steps %lld  final loss %.4f  held-out %s %.4f  time %.1f s\n",
+               (long long)r.steps_done, r.final_loss, seg ? "lesion Dice" : "AUC", r.metric,
+               r.seconds);
+done:
+    hg_model_free(m);
+    hg_lesion_source_free(&src);
     free_cli(c);
     return rc;
 }
@@ -394,6 +514,7 @@ static int run_train(int argc, char **argv)
     c.data_dir = DEFAULT_FMNIST;
     c.val_count = 100;
     c.noise = 0.05;
+    hg_cli_lesion_init(&c.lesion);
     hg_metadata_init(&c.model_config);
     static const struct option longopts[] = {
         {"help", no_argument, 0, 'h'},       {"output", required_argument, 0, 'o'},
@@ -413,6 +534,8 @@ static int run_train(int argc, char **argv)
         {"val-count", required_argument, 0, 1},  {"noise", required_argument, 0, 1},
         {"beta2", required_argument, 0, 1},  {"phantom", required_argument, 0, 1},
         {"photons", required_argument, 0, 1},
+        {"task", required_argument, 0, 1},   {"brain", required_argument, 0, 1},
+        {"size", required_argument, 0, 1},   {"lesion", required_argument, 0, 1},
         {0, 0, 0, 0}};
     /* First pass: --config, so that command-line options override the file. */
     optind = 1;
@@ -447,12 +570,16 @@ static int run_train(int argc, char **argv)
         return hg_cli_fail("train");
 
     const hg_model_arch *a = hg_model_arch_find(arch);
+    if (a && c.task)
+        return train_lesion(&c, arch);
     if (a && is_recon_arch(arch))
         return train_recon(&c, arch);
-    if (a && strcmp(arch, "cnn") != 0)
+    bool resnet = strcmp(arch, "resnet18") == 0;
+    if (a && strcmp(arch, "cnn") != 0 && !resnet)
         return hg_cli_usage_error("train", "architecture '%s' has no training task in this "
-                                  "command yet (classification: cnn; reconstruction: lpd, "
-                                  "lgd, fbpconvnet)", arch);
+                                  "command yet (classification: cnn, resnet18; reconstruction: "
+                                  "lpd, lgd, fbpconvnet; --task lesion: resnet18, cnn, unet)",
+                                  arch);
     char ti[1024], tl[1024], vi[1024], vl[1024];
     snprintf(ti, sizeof ti, "%s/train-images-idx3-ubyte.gz", c.data_dir);
     snprintf(tl, sizeof tl, "%s/train-labels-idx1-ubyte.gz", c.data_dir);
@@ -472,7 +599,7 @@ static int run_train(int argc, char **argv)
         snprintf(buf, sizeof buf, "%d", train.classes);
         hg_metadata_set(&c.model_config, "classes", buf);
     }
-    if (!hg_metadata_get(&c.model_config, "size")) {
+    if (!resnet && !hg_metadata_get(&c.model_config, "size")) { /* resnet18: any size */
         snprintf(buf, sizeof buf, "%lld", (long long)train.images->shape[2]);
         hg_metadata_set(&c.model_config, "size", buf);
     }

@@ -70,13 +70,7 @@ static hg_status seg_batch(void *self, int64_t step, hg_rng *rng, hg_ctx *ctx, h
 static hg_tensor *seg_loss(void *self, hg_model *m, hg_ctx *ctx, hg_tensor *x, hg_tensor *y)
 {
     hg_seg_task *t = self;
-    float wd = t->dice_weight, wc = t->ce_weight;
-    if (wd == 0 && wc == 0)
-        wd = wc = 1;
-    hg_tensor *logits = hg_model_forward(m, ctx, x);
-    hg_tensor *dice = hg_scale(ctx, hg_soft_dice_loss(ctx, logits, y, 1e-5f, false), wd);
-    hg_tensor *ce = hg_scale(ctx, hg_cross_entropy(ctx, logits, y, NULL, -100), wc);
-    return hg_add(ctx, dice, ce);
+    return hg_seg_loss(ctx, m, x, y, t->dice_weight, t->ce_weight); /* deep supervision aware */
 }
 
 hg_status hg_seg_evaluate(hg_model *m, const hg_tensor *x, const hg_tensor *y, int ndim,

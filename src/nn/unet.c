@@ -1,7 +1,12 @@
 /* "unet": the 2-D/3-D U-Net (Ronneberger 2015; nnU-Net's plain variant with norm choice).
  * Level l: (conv3-norm-act) x 2 with features[l]; 2x max pool between levels; the decoder
  * up-samples with a 2x2 transposed conv, concatenates the skip, and applies two convs; a 1x1
- * conv maps to the classes (logits). Convs before a norm carry no bias (the norm cancels it). */
+ * conv maps to the classes (logits). Convs before a norm carry no bias (the norm cancels it).
+ * Options: residual=1 makes the encoder nnU-Net's ResidualEncoder (one BasicBlockD per level:
+ * conv3 (stride 2 from level 1 on, replacing the max pool)-norm-act-conv3-norm, plus the input
+ * average-pooled and 1^d-projected when needed, then act); deep_supervision=1 adds 1^d heads
+ * "ds<l>" on decoder levels 1..levels-2 for hg_seg_loss (inference uses the full-resolution
+ * head only). */
 #include "unet_internal.h"
 
 #include <stdio.h>
@@ -12,23 +17,36 @@ typedef hg_unet_block unet_block;
 typedef hg_unet_net unet;
 
 static const char *const unet_keys[] = {"dims", "in_channels", "classes", "features", "norm",
-                                        "activation", NULL};
+                                        "activation", "residual", "deep_supervision", NULL};
 
+/* Two conv-norm(-act) units; residual blocks also get the shortcut "<name>.skip" when the
+ * channel count changes. */
 static hg_status block_init(unet_block *b, hg_params *p, const char *name, int dims, int cin,
-                            int cout, hg_norm_kind norm, hg_rng *rng)
+                            int cout, hg_norm_kind norm, bool residual, int stride, hg_rng *rng)
 {
+    b->residual = residual;
+    b->stride = stride;
     for (int i = 0; i < 2; i++) {
         char n[128];
         snprintf(n, sizeof n, "%s.conv%d", name, i);
-        hg_status s = hg_conv_layer_init(&b->conv[i], p, n, dims, i ? cout : cin, cout, 3, 1, 1,
-                                         norm == HG_NORM_NONE, false, rng);
+        hg_status s = hg_conv_layer_init(&b->conv[i], p, n, dims, i ? cout : cin, cout, 3,
+                                         i ? 1 : stride, 1, norm == HG_NORM_NONE, false, rng);
         snprintf(n, sizeof n, "%s.norm%d", name, i);
         if (s == HG_OK)
             s = hg_norm_layer_init(&b->norm[i], p, n, norm, cout, cout >= 8 ? 8 : 1);
         if (s != HG_OK)
             return s;
     }
-    return HG_OK;
+    b->project = residual && cin != cout;
+    if (!b->project)
+        return HG_OK;
+    char n[128];
+    snprintf(n, sizeof n, "%s.skip.conv", name);
+    hg_status s = hg_conv_layer_init(&b->skip, p, n, dims, cin, cout, 1, 1, 0,
+                                     norm == HG_NORM_NONE, false, rng);
+    snprintf(n, sizeof n, "%s.skip.norm", name);
+    return s == HG_OK ? hg_norm_layer_init(&b->skip_norm, p, n, norm, cout, cout >= 8 ? 8 : 1)
+                      : s;
 }
 
 static hg_status unet_build(hg_model *m, hg_rng *rng)
@@ -54,8 +72,12 @@ static hg_status unet_build(hg_model *m, hg_rng *rng)
         else if (strcmp(act, "leaky_relu") == 0) u->leaky = true;
         else s = hg_error(HG_ERR_INVALID, "config 'activation': expected relu or leaky_relu, got '%s'", act);
     }
+    int64_t residual = 0, deep = 0;
+    if (s == HG_OK) s = hg_config_int(cf, "residual", 0, 1, &residual);
+    if (s == HG_OK) s = hg_config_int(cf, "deep_supervision", 0, 1, &deep);
     if (s != HG_OK)
         return s;
+    u->residual = residual, u->deep_supervision = deep;
     u->levels = nl;
     return hg_unet_net_init(u, &m->params, "", rng);
 }
@@ -69,7 +91,7 @@ hg_status hg_unet_net_init(hg_unet_net *u, hg_params *params, const char *prefix
         snprintf(n, sizeof n, "%senc%d", prefix, l);
         s = block_init(&u->enc[l], params, n, dims,
                        (int)(l ? u->features[l - 1] : u->in_channels), (int)u->features[l],
-                       u->norm, rng);
+                       u->norm, u->residual, u->residual && l ? 2 : 1, rng);
     }
     for (int l = nl - 2; l >= 0 && s == HG_OK; l--) {
         char n[96];
@@ -79,7 +101,11 @@ hg_status hg_unet_net_init(hg_unet_net *u, hg_params *params, const char *prefix
         snprintf(n, sizeof n, "%sdec%d", prefix, l);
         if (s == HG_OK)
             s = block_init(&u->dec[l], params, n, dims, (int)(2 * u->features[l]),
-                           (int)u->features[l], u->norm, rng);
+                           (int)u->features[l], u->norm, false, 1, rng);
+        snprintf(n, sizeof n, "%sds%d", prefix, l);
+        if (s == HG_OK && u->deep_supervision && l > 0)
+            s = hg_conv_layer_init(&u->ds[l], params, n, dims, (int)u->features[l],
+                                   (int)u->classes, 1, 1, 0, true, false, rng);
     }
     char head[96];
     snprintf(head, sizeof head, "%shead", prefix);
@@ -89,13 +115,29 @@ hg_status hg_unet_net_init(hg_unet_net *u, hg_params *params, const char *prefix
     return s;
 }
 
+static hg_tensor *act(hg_ctx *ctx, const unet *u, hg_tensor *x)
+{
+    return u->leaky ? hg_leaky_relu(ctx, x, 0.01f) : hg_relu(ctx, x);
+}
+
 static hg_tensor *block_forward(hg_ctx *ctx, const unet *u, const unet_block *b, hg_tensor *x)
 {
+    hg_tensor *in = x;
     for (int i = 0; i < 2; i++) {
         x = hg_norm_layer_forward(ctx, &b->norm[i], hg_conv_layer_forward(ctx, &b->conv[i], x));
-        x = u->leaky ? hg_leaky_relu(ctx, x, 0.01f) : hg_relu(ctx, x);
+        if (!b->residual || i == 0)
+            x = act(ctx, u, x);
     }
-    return x;
+    if (!b->residual)
+        return x;
+    if (b->stride > 1) {
+        hg_pool_opts pool = {.kernel = {b->stride, b->stride, b->stride},
+                             .stride = {b->stride, b->stride, b->stride}};
+        in = hg_avg_pool(ctx, in, &pool);
+    }
+    if (b->project)
+        in = hg_norm_layer_forward(ctx, &b->skip_norm, hg_conv_layer_forward(ctx, &b->skip, in));
+    return act(ctx, u, hg_add(ctx, x, in));
 }
 
 static hg_tensor *unet_forward(hg_model *m, hg_ctx *ctx, hg_tensor *x)
@@ -104,6 +146,12 @@ static hg_tensor *unet_forward(hg_model *m, hg_ctx *ctx, hg_tensor *x)
 }
 
 hg_tensor *hg_unet_net_forward(hg_ctx *ctx, const hg_unet_net *u, hg_tensor *x)
+{
+    return hg_unet_net_forward_deep(ctx, u, x, NULL);
+}
+
+hg_tensor *hg_unet_net_forward_deep(hg_ctx *ctx, const hg_unet_net *u, hg_tensor *x,
+                                    hg_tensor **out)
 {
     if (!x)
         return NULL;
@@ -122,7 +170,7 @@ hg_tensor *hg_unet_net_forward(hg_ctx *ctx, const hg_unet_net *u, hg_tensor *x)
     hg_tensor *skip[UNET_MAX_LEVELS];
     hg_pool_opts pool = {.kernel = {2, 2, 2}, .stride = {2, 2, 2}};
     for (int l = 0; l < u->levels; l++) {
-        if (l)
+        if (l && !u->residual) /* residual encoders downsample with strided convs */
             x = hg_max_pool(ctx, x, &pool);
         x = skip[l] = block_forward(ctx, u, &u->enc[l], x);
     }
@@ -130,8 +178,30 @@ hg_tensor *hg_unet_net_forward(hg_ctx *ctx, const hg_unet_net *u, hg_tensor *x)
         x = hg_conv_layer_forward(ctx, &u->up[l], x);
         hg_tensor *cat[2] = {skip[l], x};
         x = block_forward(ctx, u, &u->dec[l], hg_concat(ctx, cat, 2, 1));
+        if (out && u->deep_supervision && l > 0)
+            out[l] = hg_conv_layer_forward(ctx, &u->ds[l], x);
     }
-    return hg_conv_layer_forward(ctx, &u->head, x);
+    x = hg_conv_layer_forward(ctx, &u->head, x);
+    if (out)
+        out[0] = x;
+    return x;
+}
+
+int hg_unet_deep_outputs(hg_model *m, hg_ctx *ctx, hg_tensor *x, hg_tensor **out)
+{
+    if (strcmp(m->arch->name, "unet") != 0 || !((unet *)m->impl)->deep_supervision) {
+        out[0] = hg_model_forward(m, ctx, x);
+        return out[0] ? 1 : 0;
+    }
+    const unet *u = m->impl;
+    for (int l = 0; l < u->levels; l++)
+        out[l] = NULL;
+    if (!hg_unet_net_forward_deep(ctx, u, x, out))
+        return 0;
+    for (int l = 1; l < u->levels - 1; l++)
+        if (!out[l])
+            return 0;
+    return u->levels > 1 ? (int)u->levels - 1 : 1;
 }
 
 const hg_model_arch hg_arch_unet = {"unet", "2-D/3-D U-Net for segmentation", unet_keys,
