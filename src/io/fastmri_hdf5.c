@@ -5,9 +5,14 @@
 #include "hinge/fastmri.h"
 #include "hinge/io.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <hdf5.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #define MAX_DIM ((int64_t)1 << 24)
 #define MAX_BYTES ((int64_t)16 << 30)
@@ -588,6 +593,80 @@ hg_tensor *hg_fastmri_read_mask(hg_fastmri_file *f)
     close_id(&mt, H5Tclose), close_id(&ft, H5Tclose), close_id(&d, H5Dclose);
     quiet_end(q);
     return t;
+}
+
+/* ---- untrusted files: a disposable checking process ------------------------------------- */
+
+/* What the checking child does: every call a reader of this file makes (open, validation,
+ * listing, attributes, every slice of every dataset, the mask), one slice at a time so that
+ * memory stays at one slice. Returns normally only if libhdf5 survived all of it. */
+static void exercise(const char *path)
+{
+    hg_fastmri_file *f = hg_fastmri_open(path);
+    if (!f)
+        return; /* a clean refusal: the parent's own open reports it */
+    const hg_fastmri_info *in = hg_fastmri_get_info(f);
+    for (int64_t s = 0; s < in->slices; s++)
+        hg_tensor_free(hg_fastmri_read_kspace(f, s));
+    static const char *const recon[2] = {"reconstruction_rss", "reconstruction_esc"};
+    for (int r = 0; r < 2; r++)
+        for (int64_t s = 0; (r ? in->has_esc : in->has_rss) &&
+                            s < (r ? in->esc_shape[0] : in->rss_shape[0]); s++)
+            hg_tensor_free(hg_fastmri_read_recon(f, recon[r], s));
+    if (in->has_mask)
+        hg_tensor_free(hg_fastmri_read_mask(f));
+    hg_fastmri_close(f);
+}
+
+hg_status hg_fastmri_check(const char *path, int timeout_s)
+{
+    if (!path)
+        return hg_error(HG_ERR_INVALID, "fastmri check: NULL path");
+    if (timeout_s <= 0)
+        timeout_s = 60;
+    fflush(NULL); /* the child must not flush the parent's buffered output a second time */
+    pid_t pid = fork();
+    if (pid < 0)
+        return hg_error(HG_ERR_IO, "%s: cannot start the checking process: %s", path,
+                        strerror(errno));
+    if (pid == 0) {
+        /* libhdf5 may print (e.g. "infinite loop closing library"); the caller's terminal
+         * is not the place. alarm() ends a child that loops. */
+        int null = open("/dev/null", O_WRONLY);
+        if (null >= 0)
+            dup2(null, 1), dup2(null, 2), close(null);
+        /* The default action, whatever the caller (or a fuzzer) installed, so that the
+         * time limit does end the child. */
+        struct sigaction dfl;
+        memset(&dfl, 0, sizeof dfl);
+        dfl.sa_handler = SIG_DFL;
+        sigaction(SIGALRM, &dfl, NULL);
+        alarm((unsigned)timeout_s);
+        exercise(path);
+        _exit(0);
+    }
+    int st = 0;
+    pid_t r;
+    while ((r = waitpid(pid, &st, 0)) < 0 && errno == EINTR)
+        ;
+    if (r < 0)
+        return hg_error(HG_ERR_IO, "%s: lost the checking process: %s", path, strerror(errno));
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+        return HG_OK;
+    if (WIFSIGNALED(st) && WTERMSIG(st) == SIGALRM)
+        return hg_error(HG_ERR_FORMAT, "%s: refused: libhdf5 did not finish reading it within "
+                        "%d s (checked in a separate process)", path, timeout_s);
+    if (WIFSIGNALED(st))
+        return hg_error(HG_ERR_FORMAT, "%s: refused: libhdf5 crashed reading it (signal %d, %s; "
+                        "checked in a separate process)", path, WTERMSIG(st),
+                        strsignal(WTERMSIG(st)));
+    return hg_error(HG_ERR_FORMAT, "%s: refused: libhdf5 aborted reading it (exit status %d; "
+                    "checked in a separate process)", path, WEXITSTATUS(st));
+}
+
+hg_fastmri_file *hg_fastmri_open_untrusted(const char *path)
+{
+    return hg_fastmri_check(path, 0) == HG_OK ? hg_fastmri_open(path) : NULL;
 }
 
 /* ---- writing ---------------------------------------------------------------------------- */
