@@ -233,6 +233,26 @@ static hg_status open_optional(hid_t file, const char *path, const char *name, h
 
 /* ---- strings and numbers ---------------------------------------------------------------- */
 
+/* The length a variable-length string dataset declares, read from the file itself: its
+ * contiguous storage holds {u32 length, heap address, u32 index} (HDF5 format spec, "Variable
+ * length data"). libhdf5 allocates a conversion buffer of that length before it looks at the
+ * heap, so a file declaring 2^31 bytes costs gigabytes and tens of seconds (fuzzer finding);
+ * checking it first avoids that. -1 when the storage is not contiguous (then unchecked). */
+static int64_t vlen_declared_length(const char *path, hid_t d)
+{
+    haddr_t off = H5Dget_offset(d);
+    if (off == HADDR_UNDEF)
+        return -1;
+    FILE *fp = fopen(path, "rb");
+    unsigned char b[4];
+    bool ok = fp && fseeko(fp, (off_t)off, SEEK_SET) == 0 && fread(b, 1, 4, fp) == 4;
+    if (fp)
+        fclose(fp);
+    return ok ? (int64_t)((uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
+                          (uint32_t)b[3] << 24)
+              : INT64_MAX;
+}
+
 /* A scalar (or 1-element) string, from an attribute (is_attr) or a dataset; heap copy. */
 static char *read_string(hid_t obj, bool is_attr)
 {
@@ -393,6 +413,14 @@ static hg_status validate(hg_fastmri_file *f)
     if ((s = open_optional(f->file, path, "ismrmrd_header", &d)))
         goto done;
     if (d >= 0) {
+        hid_t ht = H5Dget_type(d);
+        int64_t n = ht >= 0 && H5Tis_variable_str(ht) > 0 ? vlen_declared_length(path, d) : -1;
+        close_id(&ht, H5Tclose);
+        if (n > (int64_t)MAX_TEXT) {
+            s = hg_error(HG_ERR_FORMAT, "%s: dataset 'ismrmrd_header' declares a string of %lld "
+                         "bytes (at most %lld read)", path, (long long)n, (long long)MAX_TEXT);
+            goto done;
+        }
         info->ismrmrd_header = read_string(d, false);
         if (!info->ismrmrd_header) {
             s = h5_fail(HG_ERR_FORMAT, path, "dataset 'ismrmrd_header' is not a readable string");

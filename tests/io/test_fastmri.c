@@ -179,6 +179,18 @@ static void check_untrusted(void)
         CHECK(s == HG_OK || strstr(hg_error_message(), "separate process"));
 #endif
     }
+    /* A NULL memcpy in H5F__accum_read (via H5Lexists): a crash in every build. This process
+     * must survive it and name it. */
+    CHECK_FAILS(hg_fastmri_check(hg_test_fixture("fastmri/libhdf5_crashes/h5f_accum_read_segv.h5"),
+                                 20), HG_ERR_FORMAT, "separate process");
+    CHECK_NULL_WITH(hg_fastmri_open_untrusted(
+                        hg_test_fixture("fastmri/libhdf5_crashes/h5f_accum_read_segv.h5")),
+                    "refused: libhdf5");
+    /* A vlen string declaring 2.4 GB: libhdf5 would allocate (and fill) that much before
+     * failing; the declared length is checked from the file first. */
+    CHECK_NULL_WITH(hg_fastmri_open(
+                        hg_test_fixture("fastmri/libhdf5_crashes/h5t_conv_vlen_2gb_malloc.h5")),
+                    "'ismrmrd_header' declares a string of 2427074489 bytes");
 }
 
 /* hinge info / convert on the fixtures: the NIfTI written holds the h5py values. */
