@@ -43,7 +43,7 @@ int main(int argc, char **argv)
             best = t < best ? t : best;
             hg_image_free(&img);
         }
-        printf("%s\"%s\": {\"ms\": %.1f, \"checksum\": %.6g}", w ? ", " : "", what[w], best,
+        printf("%s\"%s\": {\"ms\": %.1f, \"checksum\": %.17g}", w ? ", " : "", what[w], best,
                checksum);
     }
     printf("}\n");
