@@ -5,8 +5,10 @@
  * supported, tensors hold as much data as their shape says, external data lies inside its
  * file, no cycles, no input that nothing produces) and folds every sub-graph whose inputs are
  * constants. Sub-graphs that compute shapes from a run-time tensor (Shape -> Gather ->
- * Unsqueeze -> Concat -> Reshape, as exporters write them) are evaluated on small host arrays
- * when the model runs, so the heavy ops only ever see static shapes.
+ * Unsqueeze -> Concat -> Reshape, as exporters write them) fold at load too when every graph
+ * input's declared shape is static (a dry run on zeros up to the last Shape node gives their
+ * shapes); with dynamic dimensions they are evaluated on small host arrays when the model
+ * runs, so the heavy ops only ever see static shapes.
  *
  * An unsupported model fails at load with one message listing every unsupported node
  * (operator, node name, opset), so a user learns the whole gap at once.
