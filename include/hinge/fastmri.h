@@ -60,8 +60,10 @@ const hg_fastmri_info *hg_fastmri_get_info(const hg_fastmri_file *f);
  * faults are inside its own parsing, before hinge sees any value. hg_fastmri_check runs every
  * read a user of the file can make (open, validation, attributes, the listing, each slice of
  * each dataset, the mask) in a forked child process with a time limit (timeout_s <= 0: 60 s)
- * and returns HG_OK only if that child finished; a crash, an abort or the time limit gives an
- * error naming what happened, and the calling process is unharmed. Since libhdf5 is
+ * and returns HG_OK only if that child finished, without growing by more than 256 MiB plus
+ * four times the largest single read (libhdf5 allocates whatever a variable-length attribute
+ * declares); a crash, an abort, the time limit or that memory gives an error naming what
+ * happened, and the calling process is unharmed. Since libhdf5 is
  * deterministic, the same reads in the caller are then safe. Costs one extra read of the file
  * (then page-cached). POSIX only (fork). hg_fastmri_open_untrusted = check, then open. */
 hg_status hg_fastmri_check(const char *path, int timeout_s);

@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -625,25 +626,49 @@ hg_tensor *hg_fastmri_read_mask(hg_fastmri_file *f)
 
 /* ---- untrusted files: a disposable checking process ------------------------------------- */
 
+/* The child's memory allowance beyond what it had at the start: the largest single read (one
+ * slice, the mask, the header text) four times over, plus 256 MiB for libhdf5's caches. */
+#define CHECK_SLACK_BYTES ((int64_t)256 << 20)
+#define EXIT_TOO_MUCH_MEMORY 3
+
+static int64_t peak_rss_bytes(void)
+{
+    struct rusage u;
+    return getrusage(RUSAGE_SELF, &u) == 0 ? (int64_t)u.ru_maxrss * 1024 : 0;
+}
+
 /* What the checking child does: every call a reader of this file makes (open, validation,
  * listing, attributes, every slice of every dataset, the mask), one slice at a time so that
- * memory stays at one slice. Returns normally only if libhdf5 survived all of it. */
-static void exercise(const char *path)
+ * memory stays at one slice. Returns the exit code: 0 if libhdf5 survived all of it within
+ * the memory the data justify (a lying variable-length attribute makes libhdf5 allocate
+ * gigabytes, and the caller would do the same), EXIT_TOO_MUCH_MEMORY otherwise. */
+static int exercise(const char *path)
 {
+    int64_t base = peak_rss_bytes(), largest = 0;
     hg_fastmri_file *f = hg_fastmri_open(path);
-    if (!f)
-        return; /* a clean refusal: the parent's own open reports it */
-    const hg_fastmri_info *in = hg_fastmri_get_info(f);
-    for (int64_t s = 0; s < in->slices; s++)
-        hg_tensor_free(hg_fastmri_read_kspace(f, s));
-    static const char *const recon[2] = {"reconstruction_rss", "reconstruction_esc"};
-    for (int r = 0; r < 2; r++)
-        for (int64_t s = 0; (r ? in->has_esc : in->has_rss) &&
-                            s < (r ? in->esc_shape[0] : in->rss_shape[0]); s++)
-            hg_tensor_free(hg_fastmri_read_recon(f, recon[r], s));
-    if (in->has_mask)
-        hg_tensor_free(hg_fastmri_read_mask(f));
-    hg_fastmri_close(f);
+    if (f) {
+        const hg_fastmri_info *in = hg_fastmri_get_info(f);
+        largest = in->coils * in->height * in->width * 8;
+        for (int64_t s = 0; s < in->slices; s++)
+            hg_tensor_free(hg_fastmri_read_kspace(f, s));
+        static const char *const recon[2] = {"reconstruction_rss", "reconstruction_esc"};
+        for (int r = 0; r < 2; r++) {
+            const int64_t *sh = r ? in->esc_shape : in->rss_shape;
+            if (!(r ? in->has_esc : in->has_rss))
+                continue;
+            largest = sh[1] * sh[2] * 4 > largest ? sh[1] * sh[2] * 4 : largest;
+            for (int64_t s = 0; s < sh[0]; s++)
+                hg_tensor_free(hg_fastmri_read_recon(f, recon[r], s));
+        }
+        if (in->has_mask) {
+            largest = in->mask_len * 4 > largest ? in->mask_len * 4 : largest;
+            hg_tensor_free(hg_fastmri_read_mask(f));
+        }
+        if (in->ismrmrd_header && (int64_t)strlen(in->ismrmrd_header) > largest)
+            largest = (int64_t)strlen(in->ismrmrd_header);
+        hg_fastmri_close(f);
+    } /* else a clean refusal: the parent's own open reports it */
+    return peak_rss_bytes() - base > CHECK_SLACK_BYTES + 4 * largest ? EXIT_TOO_MUCH_MEMORY : 0;
 }
 
 hg_status hg_fastmri_check(const char *path, int timeout_s)
@@ -670,8 +695,7 @@ hg_status hg_fastmri_check(const char *path, int timeout_s)
         dfl.sa_handler = SIG_DFL;
         sigaction(SIGALRM, &dfl, NULL);
         alarm((unsigned)timeout_s);
-        exercise(path);
-        _exit(0);
+        _exit(exercise(path));
     }
     int st = 0;
     pid_t r;
@@ -681,6 +705,10 @@ hg_status hg_fastmri_check(const char *path, int timeout_s)
         return hg_error(HG_ERR_IO, "%s: lost the checking process: %s", path, strerror(errno));
     if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
         return HG_OK;
+    if (WIFEXITED(st) && WEXITSTATUS(st) == EXIT_TOO_MUCH_MEMORY)
+        return hg_error(HG_ERR_FORMAT, "%s: refused: libhdf5 needed more than 256 MiB beyond "
+                        "four times its largest dataset slice to read it (checked in a separate "
+                        "process)", path);
     if (WIFSIGNALED(st) && WTERMSIG(st) == SIGALRM)
         return hg_error(HG_ERR_FORMAT, "%s: refused: libhdf5 did not finish reading it within "
                         "%d s (checked in a separate process)", path, timeout_s);

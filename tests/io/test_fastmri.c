@@ -186,6 +186,10 @@ static void check_untrusted(void)
     CHECK_NULL_WITH(hg_fastmri_open_untrusted(
                         hg_test_fixture("fastmri/libhdf5_crashes/h5f_accum_read_segv.h5")),
                     "refused: libhdf5");
+    /* A vlen attribute declaring 320 MiB over an 11-byte heap object: libhdf5 reads it fine
+     * but allocates ~660 MB doing so; the child's memory use gives it away. */
+    CHECK_FAILS(hg_fastmri_check(hg_test_fixture("fastmri/libhdf5_crashes/vlen_attr_320mb.h5"),
+                                 30), HG_ERR_FORMAT, "needed more than 256 MiB beyond four times");
     /* A vlen string declaring 2.4 GB: libhdf5 would allocate (and fill) that much before
      * failing; the declared length is checked from the file first. */
     CHECK_NULL_WITH(hg_fastmri_open(
