@@ -11,7 +11,7 @@
  * dimension >= 1, overflow, a 16 GiB cap, the stored size) before anything is allocated.
  * Soft and external links are not followed. Not thread-safe (Debian's serial libhdf5 is not):
  * use from one thread at a time. libhdf5 1.10 itself can crash on hostile files (see
- * docs/fastmri.md): open untrusted files in a disposable process. */
+ * docs/fastmri.md): open untrusted files with hg_fastmri_open_untrusted. */
 #ifndef HINGE_FASTMRI_H
 #define HINGE_FASTMRI_H
 
@@ -54,6 +54,20 @@ typedef struct hg_fastmri_file hg_fastmri_file;
 hg_fastmri_file *hg_fastmri_open(const char *path);
 void hg_fastmri_close(hg_fastmri_file *f);
 const hg_fastmri_info *hg_fastmri_get_info(const hg_fastmri_file *f);
+
+/* Files from elsewhere. libhdf5 1.10 is not memory-safe on hostile files (heap overflows in
+ * H5HG_read and H5MM_strdup, 2^62-byte allocations, endless loops: docs/fastmri.md), and the
+ * faults are inside its own parsing, before hinge sees any value. hg_fastmri_check runs every
+ * read a user of the file can make (open, validation, attributes, the listing, each slice of
+ * each dataset, the mask) in a forked child process with a time limit (timeout_s <= 0: 60 s)
+ * and returns HG_OK only if that child finished, without growing by more than 256 MiB plus
+ * four times the largest single read (libhdf5 allocates whatever a variable-length attribute
+ * declares); a crash, an abort, the time limit or that memory gives an error naming what
+ * happened, and the calling process is unharmed. Since libhdf5 is
+ * deterministic, the same reads in the caller are then safe. Costs one extra read of the file
+ * (then page-cached). POSIX only (fork). hg_fastmri_open_untrusted = check, then open. */
+hg_status hg_fastmri_check(const char *path, int timeout_s);
+hg_fastmri_file *hg_fastmri_open_untrusted(const char *path);
 
 /* K-space: slice >= 0 reads one slice ([coils, H, W] or [H, W]); slice < 0 the whole array. */
 hg_tensor *hg_fastmri_read_kspace(hg_fastmri_file *f, int64_t slice);

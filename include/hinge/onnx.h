@@ -5,8 +5,10 @@
  * supported, tensors hold as much data as their shape says, external data lies inside its
  * file, no cycles, no input that nothing produces) and folds every sub-graph whose inputs are
  * constants. Sub-graphs that compute shapes from a run-time tensor (Shape -> Gather ->
- * Unsqueeze -> Concat -> Reshape, as exporters write them) are evaluated on small host arrays
- * when the model runs, so the heavy ops only ever see static shapes.
+ * Unsqueeze -> Concat -> Reshape, as exporters write them) fold at load too when every graph
+ * input's declared shape is static (a dry run on zeros up to the last Shape node gives their
+ * shapes); with dynamic dimensions they are evaluated on small host arrays when the model
+ * runs, so the heavy ops only ever see static shapes.
  *
  * An unsupported model fails at load with one message listing every unsupported node
  * (operator, node name, opset), so a user learns the whole gap at once.
@@ -51,6 +53,29 @@ int64_t hg_onnx_num_nodes(const hg_onnx_model *m);
  * one model may run in several contexts (one per thread). */
 hg_status hg_onnx_run(const hg_onnx_model *m, hg_ctx *ctx, hg_tensor *const *inputs,
                       hg_tensor **outputs);
+
+/* ---- conversion to a native model ------------------------------------------------------ */
+
+struct hg_model; /* hinge/nn.h */
+
+typedef struct hg_onnx_convert_report {
+    int32_t layers;            /* native layers filled (conv, norm, linear) */
+    int32_t onnx_layers;       /* ONNX nodes that held weights */
+    int32_t fused_batch_norms; /* native batch norms the exporter had folded into a conv */
+    double max_rel_error;      /* max |native - onnx| / max |onnx| on the check input */
+} hg_onnx_convert_report;
+
+/* Copies the ONNX model's weights into `native`, a model created with hg_model_create for the
+ * same architecture and config (e.g. "unet", features=...). The mapping goes by graph
+ * structure, not names: native layers in registration order are paired with the ONNX nodes
+ * that hold weights (Conv/ConvTranspose, BatchNormalization, InstanceNormalization,
+ * Gemm/MatMul) in topological order, each checked by shape; a batch norm the exporter folded
+ * into the conv before it becomes (gamma 1, beta = the conv's bias, mean 0, var 1 - eps).
+ * Then both models run on the same random input of `shape` (NULL: the ONNX input's declared
+ * shape, which must be static) and the conversion fails unless the outputs agree to 1e-4
+ * relative. Errors name the native layer, the ONNX node and both shapes. */
+hg_status hg_onnx_convert(const hg_onnx_model *m, struct hg_model *native, int32_t ndim,
+                          const int64_t *shape, hg_onnx_convert_report *report);
 
 #ifdef __cplusplus
 }

@@ -100,7 +100,7 @@ int hg_cli_fastmri_info(const char *path, bool json)
 {
     if (!hg_cli_is_h5(path))
         return -1;
-    hg_fastmri_file *f = hg_fastmri_open(path);
+    hg_fastmri_file *f = hg_fastmri_open_untrusted(path);
     if (!f)
         return hg_cli_fail("info");
     int rc = HG_EXIT_OK;
@@ -115,7 +115,7 @@ int hg_cli_fastmri_info(const char *path, bool json)
 hg_status hg_cli_fastmri_image(const char *path, const char *dataset, int64_t slice,
                                hg_image *img)
 {
-    hg_fastmri_file *f = hg_fastmri_open(path);
+    hg_fastmri_file *f = hg_fastmri_open_untrusted(path);
     if (!f)
         return hg_error_status();
     const hg_fastmri_info *in = hg_fastmri_get_info(f);

@@ -2,6 +2,7 @@
  * .h5 -> NIfTI). */
 #include "cli.h"
 #include "cli_fastmri.h"
+#include "cli_onnx_convert.h"
 
 #include "hinge/dicom.h"
 #include "hinge/image.h"
@@ -22,7 +23,12 @@ static const char *usage =
     "the source series, its study and frame of reference (for sending back to a PACS).\n"
     "A fastMRI .h5 input: --dataset (default kspace, complex64 NIfTI) as a NIfTI volume, the\n"
     "tensor [slices, coils, H, W] (NIfTI x = W, y = H, z = coils, t = slices) or one slice with\n"
-    "--slice K; the file's attributes (acquisition, patient_id, max, norm) go to the sidecar.\n\n"
+    "--slice K; the file's attributes (acquisition, patient_id, max, norm) go to the sidecar.\n"
+    "An ONNX input (model.onnx) and --arch A: its weights become a native model of that\n"
+    "architecture (configured by --set, as for train) saved as <out> (.safetensors), mapped by\n"
+    "graph structure (exporters rename parameters and fold batch norms into convs) and checked\n"
+    "by running both on the same random input: e.g.\n"
+    "  hinge convert unet.onnx unet.safetensors --arch unet --set features=32,64,128,256\n\n"
     "options:\n"
     "  --datatype T  stored type: same (default: the input's type when it is float32/64, or an\n"
     "                integer type without scaling; float32 otherwise), float32, float64, uint8,\n"
@@ -33,6 +39,9 @@ static const char *usage =
     "  --dataset D   fastMRI: kspace (default), reconstruction_rss or reconstruction_esc\n"
     "  --slice K     fastMRI: only slice K (from 0)\n"
     "  --threads N   worker threads (default: all cores)\n"
+    "  --arch A      ONNX input: the native architecture (unet, ...)\n"
+    "  --set K=V     ONNX input: native model config (repeatable), e.g. --set classes=3\n"
+    "  --shape S     ONNX input: the check input's shape (default: the declared one), 1,1,64,64\n"
     "  --window W    for a .png output: brain, subdural, lung, bone, abdomen (CT presets in HU)\n"
     "                or CENTER:WIDTH; default: the image's min..max. Volumes give their middle\n"
     "                slice.\n";
@@ -100,8 +109,10 @@ static hg_status write_png(const char *path, const hg_tensor *t, const char *win
 static int run_convert(int argc, char **argv)
 {
     const char *window = NULL, *in = NULL, *out = NULL, *dtype = "same", *series = NULL;
-    const char *seg_source = NULL, *dataset = NULL;
+    const char *seg_source = NULL, *dataset = NULL, *arch = NULL, *shape = NULL;
     int64_t slice = -1;
+    hg_metadata config; /* --set, for an ONNX input */
+    hg_metadata_init(&config);
     hg_nifti_write_opts o = {.version = 1};
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -141,6 +152,20 @@ static int run_convert(int argc, char **argv)
             if (i + 1 >= argc || !hg_cli_parse_int(argv[++i], 1, 4096, &n))
                 return hg_cli_usage_error("convert", "--threads needs a number from 1 to 4096");
             hg_set_threads((int)n);
+        } else if (!strcmp(argv[i], "--arch") || !strcmp(argv[i], "--shape")) {
+            if (i + 1 >= argc)
+                return hg_cli_usage_error("convert", "%s needs a value", argv[i]);
+            *(argv[i][2] == 'a' ? &arch : &shape) = argv[i + 1];
+            i++;
+        } else if (!strcmp(argv[i], "--set")) {
+            const char *eq = i + 1 < argc ? strchr(argv[i + 1], '=') : NULL;
+            if (!eq || eq == argv[i + 1])
+                return hg_cli_usage_error("convert", "--set needs KEY=VALUE");
+            char key[64];
+            snprintf(key, sizeof key, "%.*s", (int)(eq - argv[i + 1]), argv[i + 1]);
+            if (hg_metadata_set(&config, key, eq + 1))
+                return hg_cli_fail("convert");
+            i++;
         } else if (argv[i][0] == '-' && argv[i][1]) {
             return hg_cli_usage_error("convert", "unknown option '%s'", argv[i]);
         } else if (!in) {
@@ -153,6 +178,15 @@ static int run_convert(int argc, char **argv)
     }
     if (!in || !out)
         return hg_cli_usage_error("convert", "expected an input and an output file");
+    if (hg_cli_is_onnx(in)) {
+        int rc = hg_cli_onnx_convert(in, out, arch, &config, shape);
+        hg_metadata_free(&config);
+        return rc;
+    }
+    bool set = config.count > 0;
+    hg_metadata_free(&config);
+    if (arch || shape || set)
+        return hg_cli_usage_error("convert", "--arch, --set and --shape are for an ONNX input");
     int32_t code = -1;
     if (strcmp(dtype, "same") == 0)
         code = 0;

@@ -5,9 +5,15 @@
 #include "hinge/fastmri.h"
 #include "hinge/io.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <hdf5.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #define MAX_DIM ((int64_t)1 << 24)
 #define MAX_BYTES ((int64_t)16 << 30)
@@ -228,6 +234,26 @@ static hg_status open_optional(hid_t file, const char *path, const char *name, h
 
 /* ---- strings and numbers ---------------------------------------------------------------- */
 
+/* The length a variable-length string dataset declares, read from the file itself: its
+ * contiguous storage holds {u32 length, heap address, u32 index} (HDF5 format spec, "Variable
+ * length data"). libhdf5 allocates a conversion buffer of that length before it looks at the
+ * heap, so a file declaring 2^31 bytes costs gigabytes and tens of seconds (fuzzer finding);
+ * checking it first avoids that. -1 when the storage is not contiguous (then unchecked). */
+static int64_t vlen_declared_length(const char *path, hid_t d)
+{
+    haddr_t off = H5Dget_offset(d);
+    if (off == HADDR_UNDEF)
+        return -1;
+    FILE *fp = fopen(path, "rb");
+    unsigned char b[4];
+    bool ok = fp && fseeko(fp, (off_t)off, SEEK_SET) == 0 && fread(b, 1, 4, fp) == 4;
+    if (fp)
+        fclose(fp);
+    return ok ? (int64_t)((uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
+                          (uint32_t)b[3] << 24)
+              : INT64_MAX;
+}
+
 /* A scalar (or 1-element) string, from an attribute (is_attr) or a dataset; heap copy. */
 static char *read_string(hid_t obj, bool is_attr)
 {
@@ -388,6 +414,14 @@ static hg_status validate(hg_fastmri_file *f)
     if ((s = open_optional(f->file, path, "ismrmrd_header", &d)))
         goto done;
     if (d >= 0) {
+        hid_t ht = H5Dget_type(d);
+        int64_t n = ht >= 0 && H5Tis_variable_str(ht) > 0 ? vlen_declared_length(path, d) : -1;
+        close_id(&ht, H5Tclose);
+        if (n > (int64_t)MAX_TEXT) {
+            s = hg_error(HG_ERR_FORMAT, "%s: dataset 'ismrmrd_header' declares a string of %lld "
+                         "bytes (at most %lld read)", path, (long long)n, (long long)MAX_TEXT);
+            goto done;
+        }
         info->ismrmrd_header = read_string(d, false);
         if (!info->ismrmrd_header) {
             s = h5_fail(HG_ERR_FORMAT, path, "dataset 'ismrmrd_header' is not a readable string");
@@ -588,6 +622,107 @@ hg_tensor *hg_fastmri_read_mask(hg_fastmri_file *f)
     close_id(&mt, H5Tclose), close_id(&ft, H5Tclose), close_id(&d, H5Dclose);
     quiet_end(q);
     return t;
+}
+
+/* ---- untrusted files: a disposable checking process ------------------------------------- */
+
+/* The child's memory allowance beyond what it had at the start: the largest single read (one
+ * slice, the mask, the header text) four times over, plus 256 MiB for libhdf5's caches. */
+#define CHECK_SLACK_BYTES ((int64_t)256 << 20)
+#define EXIT_TOO_MUCH_MEMORY 3
+
+static int64_t peak_rss_bytes(void)
+{
+    struct rusage u;
+    return getrusage(RUSAGE_SELF, &u) == 0 ? (int64_t)u.ru_maxrss * 1024 : 0;
+}
+
+/* What the checking child does: every call a reader of this file makes (open, validation,
+ * listing, attributes, every slice of every dataset, the mask), one slice at a time so that
+ * memory stays at one slice. Returns the exit code: 0 if libhdf5 survived all of it within
+ * the memory the data justify (a lying variable-length attribute makes libhdf5 allocate
+ * gigabytes, and the caller would do the same), EXIT_TOO_MUCH_MEMORY otherwise. */
+static int exercise(const char *path)
+{
+    int64_t base = peak_rss_bytes(), largest = 0;
+    hg_fastmri_file *f = hg_fastmri_open(path);
+    if (f) {
+        const hg_fastmri_info *in = hg_fastmri_get_info(f);
+        largest = in->coils * in->height * in->width * 8;
+        for (int64_t s = 0; s < in->slices; s++)
+            hg_tensor_free(hg_fastmri_read_kspace(f, s));
+        static const char *const recon[2] = {"reconstruction_rss", "reconstruction_esc"};
+        for (int r = 0; r < 2; r++) {
+            const int64_t *sh = r ? in->esc_shape : in->rss_shape;
+            if (!(r ? in->has_esc : in->has_rss))
+                continue;
+            largest = sh[1] * sh[2] * 4 > largest ? sh[1] * sh[2] * 4 : largest;
+            for (int64_t s = 0; s < sh[0]; s++)
+                hg_tensor_free(hg_fastmri_read_recon(f, recon[r], s));
+        }
+        if (in->has_mask) {
+            largest = in->mask_len * 4 > largest ? in->mask_len * 4 : largest;
+            hg_tensor_free(hg_fastmri_read_mask(f));
+        }
+        if (in->ismrmrd_header && (int64_t)strlen(in->ismrmrd_header) > largest)
+            largest = (int64_t)strlen(in->ismrmrd_header);
+        hg_fastmri_close(f);
+    } /* else a clean refusal: the parent's own open reports it */
+    return peak_rss_bytes() - base > CHECK_SLACK_BYTES + 4 * largest ? EXIT_TOO_MUCH_MEMORY : 0;
+}
+
+hg_status hg_fastmri_check(const char *path, int timeout_s)
+{
+    if (!path)
+        return hg_error(HG_ERR_INVALID, "fastmri check: NULL path");
+    if (timeout_s <= 0)
+        timeout_s = 60;
+    fflush(NULL); /* the child must not flush the parent's buffered output a second time */
+    pid_t pid = fork();
+    if (pid < 0)
+        return hg_error(HG_ERR_IO, "%s: cannot start the checking process: %s", path,
+                        strerror(errno));
+    if (pid == 0) {
+        /* libhdf5 may print (e.g. "infinite loop closing library"); the caller's terminal
+         * is not the place. alarm() ends a child that loops. */
+        int null = open("/dev/null", O_WRONLY);
+        if (null >= 0)
+            dup2(null, 1), dup2(null, 2), close(null);
+        /* The default action, whatever the caller (or a fuzzer) installed, so that the
+         * time limit does end the child. */
+        struct sigaction dfl;
+        memset(&dfl, 0, sizeof dfl);
+        dfl.sa_handler = SIG_DFL;
+        sigaction(SIGALRM, &dfl, NULL);
+        alarm((unsigned)timeout_s);
+        _exit(exercise(path));
+    }
+    int st = 0;
+    pid_t r;
+    while ((r = waitpid(pid, &st, 0)) < 0 && errno == EINTR)
+        ;
+    if (r < 0)
+        return hg_error(HG_ERR_IO, "%s: lost the checking process: %s", path, strerror(errno));
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+        return HG_OK;
+    if (WIFEXITED(st) && WEXITSTATUS(st) == EXIT_TOO_MUCH_MEMORY)
+        return hg_error(HG_ERR_FORMAT, "%s: refused: libhdf5 needed more than 256 MiB beyond "
+                        "four times its largest dataset slice to read it (checked in a separate "
+                        "process)", path);
+    if (WIFSIGNALED(st) && WTERMSIG(st) == SIGALRM)
+        return hg_error(HG_ERR_FORMAT, "%s: refused: libhdf5 did not finish reading it within "
+                        "%d s (checked in a separate process)", path, timeout_s);
+    if (WIFSIGNALED(st))
+        return hg_error(HG_ERR_FORMAT, "%s: refused: libhdf5 crashed reading it (signal %d, %s; "
+                        "checked in a separate process)", path, WTERMSIG(st),
+                        strsignal(WTERMSIG(st)));
+    return hg_error(HG_ERR_FORMAT, "%s: refused: libhdf5 aborted reading it (exit status %d; "
+                    "checked in a separate process)", path, WEXITSTATUS(st));
+}
+
+hg_fastmri_file *hg_fastmri_open_untrusted(const char *path)
+{
+    return hg_fastmri_check(path, 0) == HG_OK ? hg_fastmri_open(path) : NULL;
 }
 
 /* ---- writing ---------------------------------------------------------------------------- */

@@ -129,6 +129,34 @@ static void check_info(void)
     CHECK_FAILS(hg_onnx_run(m, ctx, &x, &y), HG_ERR_INVALID, "onnx: Concat node '/Concat_1'");
     hg_ctx_free(ctx);
     hg_onnx_free(m);
+    /* x.view(x.size(0), -1) after a conv: Shape -> Gather -> Unsqueeze -> Concat on the
+     * conv's output. Batch fixed: folded at load (Conv, Relu, Reshape, Gemm remain); batch
+     * dynamic: evaluated each run. Both give PyTorch's output. */
+    hg_params sx;
+    hg_params_init(&sx);
+    hg_test_load_fixture("onnx/shape_chain/expected.safetensors", &sx);
+    static const char *const chain[2] = {"onnx/shape_chain/fixed.onnx",
+                                         "onnx/shape_chain/dynamic.onnx"};
+    for (int v = 0; v < 2; v++) {
+        m = hg_onnx_load(hg_test_fixture(chain[v]));
+        CHECK_MSG(m && hg_onnx_num_nodes(m) == (v ? 8 : 4), "%s: %lld nodes", chain[v],
+                  m ? (long long)hg_onnx_num_nodes(m) : -1ll);
+        ctx = hg_ctx_new();
+        hg_ctx_set_grad(ctx, false);
+        const hg_tensor *xs = hg_test_get(&sx, "dynamic.x"), *ys = hg_test_get(&sx, "dynamic.y");
+        x = hg_tensor_new(ctx, HG_F32, xs->ndim, xs->shape);
+        memcpy(x->data, xs->data, (size_t)xs->numel * sizeof(float));
+        y = NULL;
+        CHECK_OK(m ? hg_onnx_run(m, ctx, &x, &y) : HG_ERR_INVALID);
+        CHECK(y && y->numel == ys->numel && hg_test_rel_err(y->data, ys->data, ys->numel) < 1e-5);
+        if (v == 0) { /* the folded shapes hold for the declared batch only */
+            x = hg_new(ctx, 2, 1, 6, 5);
+            CHECK_FAILS(hg_onnx_run(m, ctx, &x, &y), HG_ERR_INVALID, "expected [3, 1, 6, 5]");
+        }
+        hg_ctx_free(ctx);
+        hg_onnx_free(m);
+    }
+    hg_params_free(&sx);
     /* F.interpolate(size=...) exports Shape/Slice/Concat around Resize: one node remains */
     m = hg_onnx_load(hg_test_fixture("onnx/upsample_nearest_size_op13.onnx"));
     CHECK(m && hg_onnx_num_nodes(m) == 1);
@@ -254,6 +282,9 @@ static void replay_fuzz_findings(void)
 int main(void)
 {
     replay_fuzz_findings();
+    /* fuzzer finding: a Shape node whose input is "" (omitted) is refused at load */
+    CHECK_NULL_WITH(hg_onnx_load(hg_test_fixture("onnx/fuzz/crash-shape-omitted-input.onnx")),
+                    "has no input 0 (it is required)");
     run_fixture_models();
     check_info();
     check_bad_files();

@@ -296,7 +296,7 @@ static hg_status make_const_tensors(hg_onnx_model *m)
     for (int32_t v = 0; v < m->n_values; v++) {
         ox_const *c = &m->consts[v].c;
         if (!m->consts[v].is_const || c->is_int || c->ndim < 1 || c->ndim > HG_MAX_DIMS ||
-            c->numel == 0)
+            c->numel == 0 || c->tensor)
             continue;
         hg_tensor *t = arena_calloc(m, 1, sizeof *t);
         if (!t)
@@ -311,6 +311,108 @@ static hg_status make_const_tensors(hg_onnx_model *m)
         c->tensor = t;
     }
     return HG_OK;
+}
+
+/* True when every graph input has a declared, fully static shape of bounded size. */
+static bool static_inputs(const hg_onnx_model *m)
+{
+    for (int32_t k = 0; k < m->n_inputs; k++) {
+        const ox_value_info *vi = &m->inputs[k];
+        int64_t numel = 1;
+        if (vi->ndim < 1 || vi->ndim > HG_MAX_DIMS)
+            return false;
+        for (int32_t d = 0; d < vi->ndim; d++) {
+            if (vi->dims[d] < 1 || vi->dims[d] > ((int64_t)1 << 26) / numel)
+                return false;
+            numel *= vi->dims[d];
+        }
+    }
+    return m->n_inputs > 0;
+}
+
+typedef struct shape_rec {
+    int32_t ndim; /* -1: not recorded */
+    int64_t dims[OX_MAX_DIMS];
+} shape_rec;
+
+/* Runs nodes [0, last] on zeros of the declared input shapes, recording the input shape of
+ * every Shape node in rec. false (error cleared) when any node fails. */
+static bool dry_run(const hg_onnx_model *m, hg_ctx *ctx, int32_t last, shape_rec *rec)
+{
+    ox_run r = {.m = m, .ctx = ctx, .opset = m->opset};
+    r.slots = hg_ctx_alloc(ctx, (size_t)m->n_values * sizeof *r.slots);
+    bool ok = r.slots != NULL;
+    if (ok)
+        memcpy(r.slots, m->consts, (size_t)m->n_values * sizeof *r.slots);
+    for (int32_t k = 0; ok && k < m->n_inputs; k++) {
+        const ox_value_info *vi = &m->inputs[k];
+        hg_tensor *x = hg_tensor_new(ctx, HG_F32, vi->ndim, vi->dims);
+        ox_slot *sl = &r.slots[vi->id];
+        sl->set = x != NULL, sl->is_const = false, sl->t = x;
+        ok = x != NULL;
+    }
+    for (int32_t i = 0; ok && i <= last; i++) {
+        const ox_node *n = &m->nodes[i];
+        rec[i].ndim = -1;
+        if (strcmp(n->op, "Shape") == 0 && r.slots[n->in[0]].set && !r.slots[n->in[0]].is_const)
+            rec[i].ndim = ox_in_shape(&r, n, 0, rec[i].dims);
+        ok = n->impl->fn(&r, n) == HG_OK;
+    }
+    if (!ok)
+        hg_error_clear();
+    return ok;
+}
+
+/* Shape chains that start from an intermediate tensor (x.view(x.size(0), -1) exports
+ * Shape -> Gather -> Unsqueeze -> Concat -> Reshape on a conv output) fold at load too when
+ * every graph input's shape is static: a dry run on zeros up to the last Shape node gives the
+ * shapes a real run would see, computed by the same code, and hg_onnx_run refuses inputs of
+ * other shapes, so they hold for every run. The Shape nodes become constants and the chains
+ * fold. Dynamic inputs, or a dry run that fails, keep the run-time evaluation. */
+static hg_status fold_static_shapes(hg_onnx_model *m)
+{
+    int32_t last = -1;
+    for (int32_t i = 0; i < m->n_nodes; i++)
+        if (strcmp(m->nodes[i].op, "Shape") == 0)
+            last = i;
+    if (last < 0 || !static_inputs(m))
+        return HG_OK;
+    hg_ctx *ctx = hg_ctx_new();
+    if (!ctx)
+        return hg_error_status();
+    hg_ctx_set_grad(ctx, false);
+    hg_ctx_set_training(ctx, false);
+    shape_rec *rec = hg_ctx_alloc(ctx, (size_t)(last + 1) * sizeof *rec);
+    hg_status s = HG_OK;
+    bool any = false;
+    if (!rec) {
+        s = hg_error_status();
+        goto done;
+    }
+    if (!dry_run(m, ctx, last, rec))
+        goto done;
+    ox_run fr = {.m = m, .ctx = m->arena, .slots = m->consts, .opset = m->opset};
+    int32_t kept = 0;
+    for (int32_t i = 0; i < m->n_nodes; i++) {
+        const ox_node *n = &m->nodes[i];
+        if (i <= last && rec[i].ndim >= 0) { /* a Shape of a run-time tensor: now a constant */
+            ox_slot *in = &m->consts[n->in[0]], saved = *in;
+            in->is_const = true; /* dims only: Shape reads nothing else */
+            in->c.ndim = rec[i].ndim;
+            memcpy(in->c.dims, rec[i].dims, sizeof rec[i].dims);
+            s = n->impl->fn(&fr, n);
+            *in = saved;
+            if (s)
+                goto done;
+            any = true;
+            continue;
+        }
+        m->nodes[kept++] = *n;
+    }
+    m->n_nodes = kept;
+done:
+    hg_ctx_free(ctx);
+    return s == HG_OK && any ? fold_constants(m) : s;
 }
 
 static hg_status build(hg_onnx_model *m, const char *base_dir)
@@ -467,6 +569,13 @@ static hg_status build(hg_onnx_model *m, const char *base_dir)
                 goto done;
             }
         }
+        /* Input 0 is required by every supported operator but Constant; the handlers rely on
+         * it (fuzzer finding: Shape with input "" read the value before the first). */
+        if (strcmp(n->op, "Constant") != 0 && (n->n_in == 0 || n->in[0] < 0)) {
+            s = hg_error(HG_ERR_FORMAT, "onnx: %s node '%s' has no input 0 (it is required)",
+                         n->op, n->name);
+            goto done;
+        }
     }
     for (size_t i = 0; i < g->n_output; i++) {
         int32_t v = map_find(&mp, g->output[i]->name ? g->output[i]->name : "");
@@ -481,7 +590,8 @@ static hg_status build(hg_onnx_model *m, const char *base_dir)
         m->n_outputs++;
     }
     if ((s = build_histogram(m)) || (s = check_supported(m)) || (s = topo_sort(m, producer)) ||
-        (s = fold_constants(m)) || (s = make_const_tensors(m)))
+        (s = fold_constants(m)) || (s = make_const_tensors(m)) ||
+        (s = fold_static_shapes(m)) || (s = make_const_tensors(m)))
         goto done;
 done:
     free(mp.ids);
