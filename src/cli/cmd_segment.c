@@ -75,8 +75,11 @@ static hg_status load_model(seg_opts *o)
     hg_metadata extra;
     hg_metadata_init(&extra);
     o->m = hg_model_load(path, &extra);
-    hg_status ps = o->m ? hg_seg_plan_from_metadata(&extra, &o->plan, &o->has_plan)
-                        : hg_error_status();
+    if (!o->m) {
+        hg_metadata_free(&extra);
+        return hg_error_status();
+    }
+    hg_status ps = hg_seg_plan_from_metadata(&extra, &o->plan, &o->has_plan);
     hg_metadata_free(&extra);
     if (ps != HG_OK)
         return hg_error_context(ps, "%s", path);

@@ -17,7 +17,7 @@ steps=${STEPS:-300}
 threads=${THREADS:-2}
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 t=/usr/share/mricron/templates
-[ -f $t/ch2.nii.gz ] || { echo "needs mricron-data (tools/install-deps.sh --data)" >&2; exit 1; }
+[ -f $t/ch2.nii.gz ] || { echo "needs mricron-data (tools/install-deps.sh)" >&2; exit 1; }
 mkdir -p "$out"
 [ -f "$out/ds/dataset.json" ] || /usr/bin/python3 "$here/tools/experiments/make_colin_dataset.py" \
     "$out/ds" --train 30 --test 6 --seed 0
