@@ -334,8 +334,65 @@ static void test_resample(void)
     hg_params_free(&fx);
 }
 
+/* 2-D data (one slice per file) give a 2-D plan; the task trains on 2-D patches and
+ * validates by 2-D sliding windows. */
+static void test_2d_dataset(void)
+{
+    const char *dir = fresh_dir("plan_ds_2d");
+    for (int i = 0; i < 4; i++) {
+        hg_test_case_spec c = base;
+        c.nz = 1, c.nx = 30 + 2 * i, c.ny = 26, c.classes = 2, c.seed = 20 + (uint64_t)i;
+        char name[16];
+        snprintf(name, sizeof name, "s%d", i);
+        hg_test_write_case(dir, name, &c);
+    }
+    hg_seg_dataset ds;
+    CHECK_OK(hg_seg_dataset_load(dir, &ds));
+    CHECK(ds.ndim == 2 && ds.classes == 2 && !ds.labels_declared);
+    hg_seg_fingerprint fp;
+    hg_seg_plan p;
+    CHECK_OK(hg_seg_fingerprint_compute(&ds, &fp));
+    CHECK_OK(hg_seg_plan_make(&fp, &(hg_seg_plan_opts){.base_features = 4}, &p));
+    CHECK(p.dims == 2 && p.patch[0] == 1 && p.patch[2] % (1 << (p.levels - 1)) == 0);
+    hg_plan_task t = {.plan = p};
+    CHECK_OK(hg_plan_task_init(&t, &ds, 0.25));
+    CHECK(t.n_train == 3 && t.n_val == 1 && t.images[0]->ndim == 3 && t.labels[0]->ndim == 2);
+    hg_metadata cfg;
+    hg_metadata_init(&cfg);
+    CHECK_OK(hg_seg_plan_model_config(&p, &cfg));
+    hg_model *m = hg_model_create("unet", &cfg, 0);
+    REQUIRE(m);
+    hg_task task = hg_plan_task_make(&t);
+    hg_ctx *ctx = hg_ctx_new();
+    hg_rng r = hg_rng_new(3);
+    hg_tensor *x, *y;
+    CHECK_OK(task.batch(task.self, 0, &r, ctx, &x, &y));
+    CHECK(x->ndim == 4 && x->shape[0] == p.batch && x->shape[2] == p.patch[1] &&
+          y->ndim == 3 && y->shape[2] == p.patch[2]);
+    hg_tensor *loss = task.loss(task.self, m, ctx, x, y);
+    CHECK(loss && isfinite(loss->data[0]));
+    double dice = -1;
+    CHECK_OK(task.evaluate(task.self, m, &dice));
+    CHECK(dice >= 0 && dice <= 1);
+    hg_ctx_free(ctx);
+    hg_model_free(m);
+    hg_metadata_free(&cfg);
+    hg_plan_task_free(&t);
+    /* a 2-D plan cannot train on 3-D data */
+    hg_seg_dataset ds3;
+    const char *dir3 = fresh_dir("plan_ds_3d_for_2d");
+    hg_test_write_case(dir3, "v", &base);
+    CHECK_OK(hg_seg_dataset_load(dir3, &ds3));
+    hg_plan_task t3 = {.plan = p};
+    t3.plan.classes = 3;
+    CHECK_FAILS(hg_plan_task_init(&t3, &ds3, 0.2), HG_ERR_UNSUPPORTED, "2-D plan on a 3-D");
+    hg_seg_dataset_free(&ds3);
+    hg_seg_dataset_free(&ds);
+}
+
 int main(void)
 {
+    test_2d_dataset();
     test_load_and_fingerprint();
     test_bad_cases();
     test_plan_budget();

@@ -8,6 +8,8 @@
 # 3. trains the planned 3-D U-Net (`hinge train unet --plan`);
 # 4. segments the held-out subjects and the original 1 mm Colin27 T1 and reports Dice / HD95
 #    against the masks (`hinge eval`), and draws an overlay figure.
+# 5. with STRUCTURES=1 (default), the same for six structures (the AAL atlas grouped into
+#    frontal, parietal, temporal, occipital, deep grey, cerebellum) in OUT_DIR/st.
 # Environment: HINGE (binary, default build/hinge), STEPS (default 300), THREADS (2).
 set -eu
 here=$(cd "$(dirname "$0")/../.." && pwd)
@@ -35,3 +37,19 @@ done
 "$hinge" segment --model "$out/brain-mask.safetensors" --threads "$threads" $t/ch2.nii.gz \
     -o "$out/pred/colin27.nii.gz"
 /usr/bin/python3 "$here/tools/experiments/brain_mask_eval.py" "$out"
+[ "${STRUCTURES:-1}" = 1 ] || exit 0
+[ -f "$out/st/dataset.json" ] || /usr/bin/python3 "$here/tools/experiments/make_colin_dataset.py" \
+    "$out/st" --train 30 --test 6 --seed 0 --labels structures
+"$hinge" plan "$out/st" --threads "$threads" --step-seconds 1 --features 8 -o "$out/plan_st.json"
+"$hinge" train unet --data "$out/st" --plan "$out/plan_st.json" --steps "$steps" --eval-every 25 \
+    --val-fraction 0.1 --lr 2e-3 --seed 0 --threads "$threads" --checkpoint "$out/st.ckpt" \
+    --checkpoint-every 25 -o "$out/brain-structures.safetensors" --json | tee "$out/train_st.json"
+mkdir -p "$out/pred_st"
+for f in "$out"/st/imagesTs/*_0000.nii.gz; do
+    n=$(basename "$f" _0000.nii.gz)
+    "$hinge" segment --model "$out/brain-structures.safetensors" --threads "$threads" "$f" \
+        -o "$out/pred_st/$n.nii.gz"
+done
+"$hinge" segment --model "$out/brain-structures.safetensors" --threads "$threads" \
+    $t/ch2.nii.gz -o "$out/pred_st/colin27.nii.gz"
+/usr/bin/python3 "$here/tools/experiments/brain_mask_eval.py" "$out" --labels structures

@@ -8,9 +8,12 @@ interpolation of a coarse random grid), resampled to a random spacing in [2.5, 3
 axis, with intensity augmentation (gamma 0.7-1.5, multiplicative smooth bias field up to
 +-25%, Gaussian noise 1-4% of the max, global scale 0.5-2).
 
+With --labels structures the label map is the AAL atlas (aal.nii.gz, defined on this brain)
+grouped into six structures (GROUPS below; nearest-neighbour sampling) instead of the mask.
+
 Writes DIR/imagesTr/colin_XXX_0000.nii.gz, DIR/labelsTr/colin_XXX.nii.gz (train) and
 DIR/imagesTs, DIR/labelsTs (held-out subjects, other seeds), and DIR/dataset.json.
-Usage: make_colin_dataset.py OUT_DIR [--train 24] [--test 6] [--seed 0]
+Usage: make_colin_dataset.py OUT_DIR [--train 24] [--test 6] [--seed 0] [--labels brain|structures]
 """
 import argparse, json, os
 import numpy as np
@@ -18,6 +21,36 @@ import nibabel as nib
 from scipy import ndimage
 
 T = "/usr/share/mricron/templates"
+
+# AAL region name prefixes (hemisphere suffix dropped) -> structure label
+GROUPS = {
+    1: ("frontal", ("Precentral", "Frontal_", "Rolandic_Oper", "Supp_Motor_Area", "Olfactory",
+                    "Rectus", "Paracentral_Lobule", "Insula", "Cingulum_Ant", "Cingulum_Mid")),
+    2: ("parietal", ("Postcentral", "Parietal_", "SupraMarginal", "Angular", "Precuneus",
+                     "Cingulum_Post")),
+    3: ("temporal", ("Temporal_", "Heschl", "Hippocampus", "ParaHippocampal", "Amygdala",
+                     "Fusiform")),
+    4: ("occipital", ("Calcarine", "Cuneus", "Lingual", "Occipital_")),
+    5: ("deep_grey", ("Caudate", "Putamen", "Pallidum", "Thalamus")),
+    6: ("cerebellum", ("Cerebelum_", "Vermis_")),
+}
+
+
+def structures():
+    """The grouped AAL atlas as a float32 label volume."""
+    aal = np.asanyarray(nib.load(f"{T}/aal.nii.gz").dataobj).astype(np.int32)
+    lut = np.zeros(aal.max() + 1, np.float32)
+    for line in open(f"{T}/aal.nii.txt"):
+        f = line.split()
+        if len(f) < 2:
+            continue
+        idx, name = int(f[0]), f[1]
+        for k, (_, prefixes) in GROUPS.items():
+            if any(name.startswith(p) for p in prefixes):
+                lut[idx] = k
+        if lut[idx] == 0:
+            raise SystemExit(f"AAL region {name} has no group")
+    return lut[aal]
 
 
 def rot(ax, a):
@@ -28,7 +61,7 @@ def rot(ax, a):
     return r
 
 
-def subject(img, mask, affine, rng):
+def subject(img, mask, affine, rng, nearest=False):
     """Image and mask of one deformed subject on its own grid; returns (img, mask, affine)."""
     shape1 = np.array(img.shape)
     extent = shape1 * 1.0                                   # mm (1 mm template)
@@ -51,8 +84,12 @@ def subject(img, mask, affine, rng):
         field = ndimage.zoom(coarse, shape / np.array(coarse.shape), order=3)
         src[ax] += field[:shape[0], :shape[1], :shape[2]].reshape(-1)
     im = ndimage.map_coordinates(img, src, order=1, mode="constant", cval=0).reshape(shape)
-    lb = ndimage.map_coordinates(mask, src, order=1, mode="constant", cval=0).reshape(shape)
-    lb = (lb >= 0.5).astype(np.uint8)
+    if nearest:
+        lb = ndimage.map_coordinates(mask, src, order=0, mode="constant", cval=0)
+        lb = lb.reshape(shape).astype(np.uint8)
+    else:
+        lb = ndimage.map_coordinates(mask, src, order=1, mode="constant", cval=0).reshape(shape)
+        lb = (lb >= 0.5).astype(np.uint8)
     # intensity augmentation
     mx = max(float(im.max()), 1.0)
     im = mx * (im / mx) ** rng.uniform(0.7, 1.5)
@@ -75,17 +112,21 @@ def main():
     p.add_argument("--train", type=int, default=24)
     p.add_argument("--test", type=int, default=6)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--labels", choices=("brain", "structures"), default="brain")
     a = p.parse_args()
     t1 = nib.load(f"{T}/ch2.nii.gz")
     img = np.asanyarray(t1.dataobj).astype(np.float32)
     mask = ndimage.binary_fill_holes(np.asanyarray(nib.load(f"{T}/ch2bet.nii.gz").dataobj) > 0)
     mask = mask.astype(np.float32)
+    multi = a.labels == "structures"
+    if multi:
+        mask = structures()
     for d in ("imagesTr", "labelsTr", "imagesTs", "labelsTs"):
         os.makedirs(os.path.join(a.out, d), exist_ok=True)
     for split, n, base in (("Tr", a.train, 0), ("Ts", a.test, 1000)):
         for i in range(n):
             rng = np.random.default_rng([a.seed, base + i])
-            im, lb, aff = subject(img, mask, t1.affine, rng)
+            im, lb, aff = subject(img, mask, t1.affine, rng, nearest=multi)
             name = f"colin_{base + i:04d}"
             ni = nib.Nifti1Image(im, aff)
             nl = nib.Nifti1Image(lb, aff)
@@ -94,12 +135,19 @@ def main():
                 h.set_sform(aff, 1)
             nib.save(ni, os.path.join(a.out, f"images{split}", f"{name}_0000.nii.gz"))
             nib.save(nl, os.path.join(a.out, f"labels{split}", f"{name}.nii.gz"))
-            print(name, im.shape, np.round(np.diag(aff)[:3], 2), "brain fraction %.3f" % lb.mean())
+            print(name, im.shape, np.round(np.diag(aff)[:3], 2),
+                  "label fractions", np.round(np.bincount(lb.ravel()) / lb.size, 3))
+    labels = {"background": 0}
+    if multi:
+        labels.update({n: k for k, (n, _) in GROUPS.items()})
+    else:
+        labels["brain"] = 1
     with open(os.path.join(a.out, "dataset.json"), "w") as f:
-        json.dump({"name": "colin27-brain-mask", "modality": "MR", "channel_names": {"0": "T1"},
-                   "labels": {"background": 0, "brain": 1}, "file_ending": ".nii.gz",
-                   "source": "Colin27 T1 and ch2bet (mricron-data), random smooth deformations"},
-                  f, indent=2)
+        json.dump({"name": "colin27-" + ("structures" if multi else "brain-mask"),
+                   "modality": "MR", "channel_names": {"0": "T1"}, "labels": labels,
+                   "file_ending": ".nii.gz",
+                   "source": "Colin27 T1, ch2bet / AAL (mricron-data), random smooth "
+                             "deformations"}, f, indent=2)
 
 
 if __name__ == "__main__":
