@@ -52,6 +52,8 @@ static void usage(FILE *out)
             "  --plan FILE           segmentation: the plan of `hinge plan` (with --data DIR)\n"
             "  --val-fraction F      segmentation: validation cases when dataset.json lists none\n"
             "                        (every 1/F-th case; default 0.2)\n"
+            "  --mirror P            segmentation: flip probability per axis (default 0.5; 0\n"
+            "                        when the labels depend on side or direction)\n"
             "  -o, --output PATH     write the trained model (safetensors)\n"
             "  --seed S              random seed (default 0)\n"
             "  --threads N           threads (default: all cores)\n"
@@ -70,7 +72,7 @@ typedef struct {
     hg_train_opts train;
     hg_metadata model_config;
     const char *data_dir, *output, *config_file, *plan_file;
-    double val_fraction;
+    double val_fraction, mirror;
     bool schedule_given;
     /* segmentation: the best validation model is written as it appears */
     hg_model *best_model;
@@ -202,6 +204,7 @@ static int set_option(train_cli *c, const char *name, const char *value)
     FLOAT_OPT("clip", t->clip)
     FLOAT_OPT("beta2", t->beta2)
     FLOAT_OPT("val-fraction", c->val_fraction)
+    FLOAT_OPT("mirror", c->mirror)
     if (strcmp(name, "steps") == 0) {
         if (!hg_cli_parse_int(value, 1, 1000000000, &i))
             return bad_value(name, value, "a positive integer");
@@ -404,11 +407,13 @@ static void last_path(const char *out, char *buf, size_t size)
 /* Segmentation on a NIfTI data set, following a plan (include/hinge/seg_plan.h). */
 static int train_plan(train_cli *c)
 {
-    static const hg_augment_opts aug = {
+    hg_augment_opts aug = {
         .p_flip = 0.5f, .p_scale = 0.2f, .scale_min = 0.85f, .scale_max = 1.25f,
         .p_gamma = 0.3f, .gamma_min = 0.7f, .gamma_max = 1.5f, .p_contrast = 0.15f,
         .contrast_min = 0.75f, .contrast_max = 1.25f, .p_noise = 0.1f, .noise_std = 0.1f,
         .p_bias = 0.1f, .bias_strength = 0.3f, .p_blur = 0.1f, .blur_sigma_max = 1.0f};
+    if (c->mirror >= 0)
+        aug.p_flip = (float)fmin(c->mirror, 1.0);
     hg_plan_task t = {.augment = &aug};
     hg_seg_dataset ds;
     hg_metadata extra;
@@ -502,6 +507,7 @@ static int run_train(int argc, char **argv)
     c.data_dir = DEFAULT_FMNIST;
     c.val_count = 100;
     c.noise = 0.05;
+    c.mirror = -1;
     hg_metadata_init(&c.model_config);
     static const struct option longopts[] = {
         {"help", no_argument, 0, 'h'},       {"output", required_argument, 0, 'o'},
@@ -520,7 +526,7 @@ static int run_train(int argc, char **argv)
         {"bucket-mb", required_argument, 0, 1},  {"sync-bn", no_argument, 0, 'S'},
         {"val-count", required_argument, 0, 1},  {"noise", required_argument, 0, 1},
         {"beta2", required_argument, 0, 1},      {"plan", required_argument, 0, 1},
-        {"val-fraction", required_argument, 0, 1},
+        {"val-fraction", required_argument, 0, 1}, {"mirror", required_argument, 0, 1},
         {0, 0, 0, 0}};
     /* First pass: --config, so that command-line options override the file. */
     optind = 1;

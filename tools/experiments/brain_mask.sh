@@ -42,7 +42,7 @@ done
     "$out/st" --train 30 --test 6 --seed 0 --labels structures
 "$hinge" plan "$out/st" --threads "$threads" --step-seconds 1 --features 8 -o "$out/plan_st.json"
 "$hinge" train unet --data "$out/st" --plan "$out/plan_st.json" --steps "$steps" --eval-every 25 \
-    --val-fraction 0.1 --lr 2e-3 --seed 0 --threads "$threads" --checkpoint "$out/st.ckpt" \
+    --val-fraction 0.1 --lr 2e-3 --mirror 0 --seed 0 --threads "$threads" --checkpoint "$out/st.ckpt" \
     --checkpoint-every 25 -o "$out/brain-structures.safetensors" --json | tee "$out/train_st.json"
 mkdir -p "$out/pred_st"
 for f in "$out"/st/imagesTs/*_0000.nii.gz; do
