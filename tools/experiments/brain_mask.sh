@@ -21,35 +21,27 @@ export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 t=/usr/share/mricron/templates
 [ -f $t/ch2.nii.gz ] || { echo "needs mricron-data (tools/install-deps.sh)" >&2; exit 1; }
 mkdir -p "$out"
-[ -f "$out/ds/dataset.json" ] || /usr/bin/python3 "$here/tools/experiments/make_colin_dataset.py" \
-    "$out/ds" --train 30 --test 6 --seed 0
-"$hinge" plan "$out/ds" --threads "$threads" --step-seconds 1 --features 8 -o "$out/plan.json"
-"$hinge" train unet --data "$out/ds" --plan "$out/plan.json" --steps "$steps" --eval-every 25 \
-    --val-fraction 0.1 --lr 2e-3 --seed 0 --threads "$threads" --checkpoint "$out/brain.ckpt" \
-    --checkpoint-every 25 -o "$out/brain-mask.safetensors" --json | tee "$out/train.json"
-# held-out deformed subjects and the original Colin27 at 1 mm
-mkdir -p "$out/pred"
-for f in "$out"/ds/imagesTs/*_0000.nii.gz; do
-    n=$(basename "$f" _0000.nii.gz)
-    "$hinge" segment --model "$out/brain-mask.safetensors" --threads "$threads" "$f" \
-        -o "$out/pred/$n.nii.gz"
-done
-"$hinge" segment --model "$out/brain-mask.safetensors" --threads "$threads" $t/ch2.nii.gz \
-    -o "$out/pred/colin27.nii.gz"
-/usr/bin/python3 "$here/tools/experiments/brain_mask_eval.py" "$out"
+# run LABELS DATA_DIR NAME PRED_DIR [train options]: data, plan, training, inference, scores
+run() {
+    labels=$1 ds=$2 name=$3 pred=$4
+    shift 4
+    [ -f "$ds/dataset.json" ] || /usr/bin/python3 "$here/tools/experiments/make_colin_dataset.py" \
+        "$ds" --train 30 --test 6 --seed 0 --labels "$labels"
+    "$hinge" plan "$ds" --threads "$threads" --step-seconds 1 --features 8 -o "$ds.plan.json"
+    "$hinge" train unet --data "$ds" --plan "$ds.plan.json" --steps "$steps" --eval-every 25 \
+        --val-fraction 0.1 --lr 2e-3 --seed 0 --threads "$threads" --checkpoint "$ds.ckpt" \
+        --checkpoint-every 25 -o "$out/$name.safetensors" --json "$@" | tee "$ds.train.json"
+    # held-out deformed subjects and the original Colin27 at 1 mm
+    mkdir -p "$pred"
+    for f in "$ds"/imagesTs/*_0000.nii.gz; do
+        "$hinge" segment --model "$out/$name.safetensors" --threads "$threads" "$f" \
+            -o "$pred/$(basename "$f" _0000.nii.gz).nii.gz"
+    done
+    "$hinge" segment --model "$out/$name.safetensors" --threads "$threads" $t/ch2.nii.gz \
+        -o "$pred/colin27.nii.gz"
+    /usr/bin/python3 "$here/tools/experiments/brain_mask_eval.py" "$out" --labels "$labels"
+}
+run brain "$out/ds" brain-mask "$out/pred"
 [ "${STRUCTURES:-1}" = 1 ] || exit 0
-[ -f "$out/st/dataset.json" ] || /usr/bin/python3 "$here/tools/experiments/make_colin_dataset.py" \
-    "$out/st" --train 30 --test 6 --seed 0 --labels structures
-"$hinge" plan "$out/st" --threads "$threads" --step-seconds 1 --features 8 -o "$out/plan_st.json"
-"$hinge" train unet --data "$out/st" --plan "$out/plan_st.json" --steps "$steps" --eval-every 25 \
-    --val-fraction 0.1 --lr 2e-3 --mirror 0 --seed 0 --threads "$threads" --checkpoint "$out/st.ckpt" \
-    --checkpoint-every 25 -o "$out/brain-structures.safetensors" --json | tee "$out/train_st.json"
-mkdir -p "$out/pred_st"
-for f in "$out"/st/imagesTs/*_0000.nii.gz; do
-    n=$(basename "$f" _0000.nii.gz)
-    "$hinge" segment --model "$out/brain-structures.safetensors" --threads "$threads" "$f" \
-        -o "$out/pred_st/$n.nii.gz"
-done
-"$hinge" segment --model "$out/brain-structures.safetensors" --threads "$threads" \
-    $t/ch2.nii.gz -o "$out/pred_st/colin27.nii.gz"
-/usr/bin/python3 "$here/tools/experiments/brain_mask_eval.py" "$out" --labels structures
+# atlas regions depend on direction: no flips
+run structures "$out/st" brain-structures "$out/pred_st" --mirror 0
