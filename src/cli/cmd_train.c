@@ -565,10 +565,13 @@ static int run_train(int argc, char **argv)
         return train_plan(&c);
     if (a && is_recon_arch(arch))
         return train_recon(&c, arch);
+    if (a && strcmp(arch, "unet") == 0)
+        return hg_cli_usage_error("train", "unet trains on a segmentation data set: --data DIR "
+                                  "--plan FILE (make the plan with `hinge plan DIR -o FILE`)");
     if (a && strcmp(arch, "cnn") != 0)
         return hg_cli_usage_error("train", "architecture '%s' has no training task in this "
                                   "command yet (classification: cnn; reconstruction: lpd, "
-                                  "lgd, fbpconvnet)", arch);
+                                  "lgd, fbpconvnet; segmentation: unet --plan)", arch);
     char ti[1024], tl[1024], vi[1024], vl[1024];
     snprintf(ti, sizeof ti, "%s/train-images-idx3-ubyte.gz", c.data_dir);
     snprintf(tl, sizeof tl, "%s/train-labels-idx1-ubyte.gz", c.data_dir);

@@ -127,6 +127,9 @@ int main(void)
     CHECK(file_contains(err, "case case3"));
     CHECK(hg_test_run("%s train unet --data %s --plan %s --steps 1 2>/dev/null", HINGE_BINARY,
                       ds, hg_test_tmp("no_such_plan.json")) == 1);
+    /* unet without a plan is a usage error that says what is missing */
+    CHECK(hg_test_run("%s train unet --steps 1 2> %s", HINGE_BINARY, err) == 2);
+    CHECK(file_contains(err, "--data DIR --plan FILE"));
     hg_tensor_free(bi);
     hg_tensor_free(bl);
     return hg_test_finish("test_cli_plan");
