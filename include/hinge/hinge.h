@@ -19,6 +19,7 @@
 #include "hinge/seg_metrics.h"
 #include "hinge/seg_data.h"
 #include "hinge/segment.h"
+#include "hinge/seg_plan.h"
 #include "hinge/learned.h"
 #include "hinge/lesion.h"
 #include "hinge/dist.h"

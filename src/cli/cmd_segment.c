@@ -8,6 +8,7 @@
 #include "hinge/nn.h"
 #include "hinge/seg_data.h"
 #include "hinge/seg_metrics.h"
+#include "hinge/seg_plan.h"
 #include "hinge/segment.h"
 
 #include <getopt.h>
@@ -55,6 +56,9 @@ typedef struct seg_opts {
     /* the loaded model and its configuration */
     hg_model *m;
     int64_t dims, in_channels, classes, div;
+    /* a model trained by `hinge train --plan` carries its spacing and normalization */
+    bool has_plan;
+    hg_seg_plan plan;
 } seg_opts;
 
 static bool ends_with(const char *s, const char *suffix)
@@ -68,9 +72,17 @@ static hg_status load_model(seg_opts *o)
 {
     char path[4096];
     hg_cli_model_path(o->model_arg, path, sizeof path);
-    o->m = hg_model_load(path, NULL);
-    if (!o->m)
+    hg_metadata extra;
+    hg_metadata_init(&extra);
+    o->m = hg_model_load(path, &extra);
+    if (!o->m) {
+        hg_metadata_free(&extra);
         return hg_error_status();
+    }
+    hg_status ps = hg_seg_plan_from_metadata(&extra, &o->plan, &o->has_plan);
+    hg_metadata_free(&extra);
+    if (ps != HG_OK)
+        return hg_error_context(ps, "%s", path);
     bool onnx = strcmp(o->m->arch->name, "onnx") == 0;
     if (!onnx && strcmp(o->m->arch->name, "unet") != 0)
         return hg_error(HG_ERR_INVALID, "segment: %s is a '%s' model, expected 'unet' or an "
@@ -88,6 +100,14 @@ static hg_status load_model(seg_opts *o)
     if (s == HG_OK && onnx && o->nwindow == 0 && hg_config_int(&o->m->config, "size", 1,
                                                                1 << 20, &o->fixed_window) != HG_OK)
         s = hg_error_status();
+    if (s == HG_OK && o->has_plan && o->plan.dims != o->dims)
+        s = hg_error(HG_ERR_FORMAT, "segment: %s: the plan is %d-D, the model %lld-D", path,
+                     (int)o->plan.dims, (long long)o->dims);
+    if (s == HG_OK && o->has_plan && o->nwindow == 0) { /* windows of the training patch */
+        o->nwindow = (int)o->dims;
+        for (int a = 0; a < o->nwindow; a++)
+            o->window[a] = o->plan.patch[3 - o->dims + a];
+    }
     return s;
 }
 
@@ -210,6 +230,55 @@ static hg_status read_input(const char *path, hg_image *img, bool *dicom)
     return *dicom ? hg_dicom_read(path, NULL, img) : hg_nifti_read(path, img);
 }
 
+/* A model with a plan: x [C, D, H, W] (raw values) is resampled to the plan's spacing
+ * (in-plane only for a 2-D model) and normalized as in training; the class scores are
+ * resampled back to the input grid, where the argmax gives the labels. */
+static hg_status segment_planned(const seg_opts *o, const hg_tensor *x, const double sp[3],
+                                 hg_ctx *ctx, hg_tensor *labels)
+{
+    const hg_seg_plan *p = &o->plan;
+    const int64_t *d = x->shape + 1;
+    int64_t out[3];
+    for (int a = 0; a < 3; a++)
+        out[a] = p->dims == 2 && a == 0 ? d[0] : hg_resample_size(d[a], sp[a],
+                                                                 p->target_spacing[a]);
+    hg_tensor *xr = hg_resample(x, out, HG_INTERP_LINEAR), *scores = NULL, *full = NULL;
+    hg_status s = xr ? hg_seg_plan_normalize(p, xr) : hg_error_status();
+    int64_t c = x->shape[0], k = o->classes, plane = out[1] * out[2];
+    int64_t passes = p->dims == 3 ? 1 : out[0], per = out[0] * plane / passes;
+    if (s == HG_OK &&
+        !(scores = hg_tensor_empty(NULL, HG_F32, 4, (int64_t[]){k, out[0], out[1], out[2]})))
+        s = hg_error_status();
+    int64_t dd[3] = {p->dims == 3 ? out[0] : 1, out[1], out[2]};
+    for (int64_t z = 0; z < passes && s == HG_OK; z++) {
+        int64_t xs[5] = {1, c, dd[0], dd[1], dd[2]};
+        if (p->dims == 2)
+            xs[2] = dd[1], xs[3] = dd[2];
+        hg_tensor *xi = hg_tensor_empty(NULL, HG_F32, (int)(2 + p->dims), xs), *y = NULL;
+        for (int64_t ch = 0; xi && ch < c; ch++)
+            memcpy(xi->data + ch * per, xr->data + ch * out[0] * plane + z * per,
+                   (size_t)per * sizeof(float));
+        y = xi ? predict(o, xi, dd, ctx) : NULL;
+        hg_tensor_free(xi);
+        if (!y || y->numel != k * per)
+            s = y ? hg_error(HG_ERR_INVALID, "segment: model output has %lld values, expected "
+                             "%lld classes x %lld voxels", (long long)y->numel, (long long)k,
+                             (long long)per) : hg_error_status();
+        for (int64_t ch = 0; s == HG_OK && ch < k; ch++)
+            memcpy(scores->data + ch * out[0] * plane + z * per, y->data + ch * per,
+                   (size_t)per * sizeof(float));
+        hg_tensor_free(y);
+    }
+    if (s == HG_OK && !(full = hg_resample(scores, d, HG_INTERP_LINEAR)))
+        s = hg_error_status();
+    if (s == HG_OK)
+        argmax_channels(full->data, k, labels->numel, labels->data);
+    hg_tensor_free(full);
+    hg_tensor_free(scores);
+    hg_tensor_free(xr);
+    return s;
+}
+
 /* The label map of the image: [C, Z, Y, X] (t = channels) -> argmax labels [Z, Y, X]. */
 static hg_status segment_image(const seg_opts *o, const hg_image *img, hg_tensor *labels)
 {
@@ -237,7 +306,7 @@ static hg_status segment_image(const seg_opts *o, const hg_image *img, hg_tensor
         return hg_error_status();
     memcpy(x->data, t->data, (size_t)x->numel * sizeof(float));
     hg_status s = HG_OK;
-    for (int64_t ch = 0; ch < c && o->zscore && s == HG_OK; ch++) {
+    for (int64_t ch = 0; ch < c && o->zscore && !o->has_plan && s == HG_OK; ch++) {
         hg_tensor *one = hg_tensor_empty(NULL, HG_F32, 1, &vol);
         if (!one)
             s = hg_error_status();
@@ -255,8 +324,19 @@ static hg_status segment_image(const seg_opts *o, const hg_image *img, hg_tensor
         hg_ctx_set_grad(ctx, false);
         hg_ctx_set_training(ctx, false);
     }
+    if (s == HG_OK && o->has_plan) {
+        double sp[3] = {img->spacing[2], img->spacing[1], img->spacing[0]};
+        for (int a = 0; a < 3; a++)
+            sp[a] = sp[a] > 0 && isfinite(sp[a]) ? sp[a] : 1.0;
+        hg_tensor xv = *x;
+        xv.ndim = 4, xv.shape[0] = c;
+        memcpy(xv.shape + 1, d, sizeof d);
+        s = segment_planned(o, &xv, sp, ctx, labels);
+    }
     /* 3-D: one pass over the volume; 2-D: each slice z is an image [1, C, Y, X] */
-    int64_t passes = o->dims == 3 ? 1 : d[0], plane = vol / passes;
+    int64_t passes = o->has_plan ? 0 : o->dims == 3 ? 1 : d[0], plane = vol / d[0];
+    if (o->dims == 3)
+        plane = vol;
     int64_t dd[3] = {o->dims == 3 ? d[0] : 1, d[1], d[2]};
     for (int64_t z = 0; z < passes && s == HG_OK; z++) {
         int64_t xs[5] = {1, c, dd[0], dd[1], dd[2]};

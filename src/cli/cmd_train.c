@@ -4,6 +4,7 @@
 
 #include "hinge/dist.h"
 #include "hinge/learned.h"
+#include "hinge/seg_plan.h"
 #include "hinge/train.h"
 
 #include <cJSON.h>
@@ -26,7 +27,11 @@ static void usage(FILE *out)
             "validation PSNR on held-out phantoms (batch 5 by default). With --task lesion,\n"
             "a classifier (resnet18, cnn) learns lesion present/absent and a unet learns\n"
             "to segment the lesion, on fresh synthetic lesions in brain slices every step\n"
-            "(see hinge lesions); validation: ROC AUC or lesion Dice on held-out slices.\n\n"
+            "(see hinge lesions); validation: ROC AUC or lesion Dice on held-out slices.\n"
+            "Segmentation (unet with --data DIR --plan FILE) trains on a NIfTI data set as\n"
+            "`hinge plan` planned it (patches, augmentation, Dice + CE, poly schedule,\n"
+            "validation Dice every --eval-every steps (default 50); -o gets the best model,\n"
+            "-o's .last the last).\n\n"
             "options:\n"
             "  --data DIR            IDX data set folder (default %s)\n"
             "  --epochs E            passes over the training set (default 1)\n"
@@ -54,6 +59,11 @@ static void usage(FILE *out)
             "                        anatomy-like chest slices, exact line integrals)\n"
             "  --photons N           reconstruction: pre-log Poisson noise with N photons per\n"
             "                        detector pixel instead of Gaussian (LoDoPaB-CT: 4096)\n"
+            "  --plan FILE           segmentation: the plan of `hinge plan` (with --data DIR)\n"
+            "  --val-fraction F      segmentation: validation cases when dataset.json lists none\n"
+            "                        (every 1/F-th case; default 0.2)\n"
+            "  --mirror P            segmentation: flip probability per axis (default 0.5; 0\n"
+            "                        when the labels depend on side or direction)\n"
             "  -o, --output PATH     write the trained model (safetensors)\n"
             "  --seed S              random seed (default 0)\n"
             "  --threads N           threads (default: all cores)\n"
@@ -76,6 +86,15 @@ typedef struct {
     hg_metadata model_config;
     const char *data_dir, *output, *config_file, *task;
     hg_cli_lesion lesion;
+    const char *plan_file;
+    double val_fraction, mirror;
+    bool schedule_given;
+    /* segmentation: the best validation model is written as it appears */
+    hg_model *best_model;
+    hg_metadata *best_extra;
+    double best_metric;
+    int64_t best_step;
+    hg_status best_status;
     int64_t batch, epochs, train_limit, val_limit, check_every, bucket_mb, val_count;
     double noise, photons;
     hg_recon_phantom phantom;
@@ -206,6 +225,8 @@ static int set_option(train_cli *c, const char *name, const char *value)
     FLOAT_OPT("weight-decay", t->weight_decay)
     FLOAT_OPT("clip", t->clip)
     FLOAT_OPT("beta2", t->beta2)
+    FLOAT_OPT("val-fraction", c->val_fraction)
+    FLOAT_OPT("mirror", c->mirror)
     if (strcmp(name, "steps") == 0) {
         if (!hg_cli_parse_int(value, 1, 1000000000, &i))
             return bad_value(name, value, "a positive integer");
@@ -227,6 +248,7 @@ static int set_option(train_cli *c, const char *name, const char *value)
         return HG_EXIT_OK;
     }
     if (strcmp(name, "schedule") == 0) {
+        c->schedule_given = true;
         if (strcmp(value, "constant") == 0) t->schedule.kind = HG_SCHED_CONSTANT;
         else if (strcmp(value, "cosine") == 0) t->schedule.kind = HG_SCHED_COSINE;
         else if (strcmp(value, "step") == 0) t->schedule.kind = HG_SCHED_STEP;
@@ -239,6 +261,7 @@ static int set_option(train_cli *c, const char *name, const char *value)
         c->lesion.t1 = c->data_dir;
         return HG_EXIT_OK;
     }
+    if (strcmp(name, "plan") == 0) { c->plan_file = keep(c, value); return HG_EXIT_OK; }
     if (strcmp(name, "task") == 0) {
         if (strcmp(value, "lesion") != 0)
             return bad_value(name, value, "lesion");
@@ -304,6 +327,16 @@ static void on_event(const hg_train_event *e, void *user)
         fprintf(stderr, "step %lld/%lld: validation %s %.4f\n", (long long)e->step,
                 (long long)e->total, c->metric_name ? c->metric_name : "accuracy", e->metric);
     hg_progress_update(&c->progress, e->step, c->extra);
+    if (c->best_model && e->evaluated && c->output && c->best_status == HG_OK &&
+        (c->best_step == 0 || e->metric > c->best_metric)) {
+        char v[64];
+        c->best_metric = e->metric, c->best_step = e->step;
+        snprintf(v, sizeof v, "%lld", (long long)e->step);
+        hg_metadata_set(c->best_extra, "train.best_step", v);
+        snprintf(v, sizeof v, "%.6f", e->metric);
+        hg_metadata_set(c->best_extra, "train.val_dice", v);
+        c->best_status = hg_model_save(c->best_model, c->output, c->best_extra);
+    }
 }
 
 static void limit_set(hg_labelled_images *d, int64_t limit)
@@ -502,6 +535,107 @@ done:
     return rc;
 }
 
+/* "<stem>.last.safetensors" for "<stem>.safetensors" (or "<path>.last"). */
+static void last_path(const char *out, char *buf, size_t size)
+{
+    size_t n = strlen(out), k = strlen(".safetensors");
+    if (n > k && strcmp(out + n - k, ".safetensors") == 0)
+        snprintf(buf, size, "%.*s.last.safetensors", (int)(n - k), out);
+    else
+        snprintf(buf, size, "%s.last", out);
+}
+
+/* Segmentation on a NIfTI data set, following a plan (include/hinge/seg_plan.h). */
+static int train_plan(train_cli *c)
+{
+    hg_augment_opts aug = {
+        .p_flip = 0.5f, .p_scale = 0.2f, .scale_min = 0.85f, .scale_max = 1.25f,
+        .p_gamma = 0.3f, .gamma_min = 0.7f, .gamma_max = 1.5f, .p_contrast = 0.15f,
+        .contrast_min = 0.75f, .contrast_max = 1.25f, .p_noise = 0.1f, .noise_std = 0.1f,
+        .p_bias = 0.1f, .bias_strength = 0.3f, .p_blur = 0.1f, .blur_sigma_max = 1.0f};
+    if (c->mirror >= 0)
+        aug.p_flip = (float)fmin(c->mirror, 1.0);
+    hg_plan_task t = {.augment = &aug};
+    hg_seg_dataset ds;
+    hg_metadata extra;
+    hg_metadata_init(&extra);
+    hg_model *m = NULL;
+    int rc = HG_EXIT_OK;
+    if (hg_seg_plan_read(c->plan_file, &t.plan) != HG_OK ||
+        hg_seg_dataset_load(c->data_dir, &ds) != HG_OK) {
+        free_cli(c);
+        return hg_cli_fail("train");
+    }
+    hg_status s = hg_plan_task_init(&t, &ds, c->val_fraction > 0 ? c->val_fraction : 0.2);
+    hg_seg_dataset_free(&ds);
+    if (s == HG_OK && c->batch_given)
+        t.plan.batch = (int32_t)c->batch;
+    if (s == HG_OK)
+        s = hg_seg_plan_model_config(&t.plan, &c->model_config);
+    if (s == HG_OK && !(m = hg_model_create("unet", &c->model_config, c->train.seed)))
+        s = hg_error_status();
+    if (s == HG_OK)
+        s = hg_seg_plan_to_metadata(&t.plan, &extra);
+    if (s != HG_OK) {
+        rc = hg_cli_fail("train");
+        goto done;
+    }
+    if (c->train.eval_every == 0)
+        c->train.eval_every = 50;
+    if (!c->steps_given)
+        c->train.steps = c->epochs * c->train.eval_every;
+    if (!c->schedule_given)
+        c->train.schedule.kind = HG_SCHED_POLY;
+    hg_task task = hg_plan_task_make(&t);
+    c->metric_name = "Dice";
+    c->train.on_event = on_event;
+    c->train.user = c;
+    c->best_model = m, c->best_extra = &extra;
+    if (!c->quiet)
+        fprintf(stderr, "hinge train: unet %lld-D, %lld parameters, %d training / %d validation "
+                        "cases, patch %lld x %lld x %lld, %lld steps of batch %d, %d threads\n",
+                (long long)t.plan.dims, (long long)hg_params_count_trainable(&m->params),
+                (int)t.n_train, (int)t.n_val, (long long)t.plan.patch[0],
+                (long long)t.plan.patch[1], (long long)t.plan.patch[2],
+                (long long)c->train.steps, (int)t.plan.batch, hg_get_threads());
+    hg_progress_begin(&c->progress, "train", c->train.steps, c->quiet);
+    hg_train_result r;
+    s = hg_train(m, &task, &c->train, &r);
+    hg_progress_end(&c->progress, c->extra);
+    if (s == HG_OK)
+        s = c->best_status;
+    char buf[1200];
+    if (s == HG_OK && c->output) {
+        snprintf(buf, sizeof buf, "%lld", (long long)r.steps_done);
+        hg_metadata_set(&extra, "train.steps", buf);
+        last_path(c->output, buf, sizeof buf);
+        s = hg_model_save(m, buf, &extra);
+        if (s == HG_OK && c->best_step == 0) /* no validation: the last is the best */
+            s = hg_model_save(m, c->output, &extra);
+    }
+    if (s != HG_OK)
+        rc = hg_cli_fail("train");
+    else if (c->json)
+        printf("{\"arch\": \"unet\", \"steps\": %lld, \"final_loss\": %.6g, \"val_dice\": %.6g, "
+               "\"best_val_dice\": %.6g, \"best_step\": %lld, \"seconds\": %.3f, "
+               "\"seconds_per_step\": %.4f, \"parameters\": %lld, \"threads\": %d, "
+               "\"seed\": %llu}\n",
+               (long long)r.steps_done, r.final_loss, r.metric, c->best_metric,
+               (long long)c->best_step, r.seconds, step_seconds(c, &r),
+               (long long)hg_params_count_trainable(&m->params), hg_get_threads(),
+               (unsigned long long)c->train.seed);
+    else
+        printf("steps %lld  final loss %.4f  validation Dice %.4f (best %.4f at step %lld)  "
+               "time %.1f s\n", (long long)r.steps_done, r.final_loss, r.metric, c->best_metric,
+               (long long)c->best_step, r.seconds);
+done:
+    hg_plan_task_free(&t);
+    hg_model_free(m);
+    hg_metadata_free(&extra);
+    free_cli(c);
+    return rc;
+}
+
 static int run_train(int argc, char **argv)
 {
     train_cli c;
@@ -515,6 +649,7 @@ static int run_train(int argc, char **argv)
     c.val_count = 100;
     c.noise = 0.05;
     hg_cli_lesion_init(&c.lesion);
+    c.mirror = -1;
     hg_metadata_init(&c.model_config);
     static const struct option longopts[] = {
         {"help", no_argument, 0, 'h'},       {"output", required_argument, 0, 'o'},
@@ -536,6 +671,8 @@ static int run_train(int argc, char **argv)
         {"photons", required_argument, 0, 1},
         {"task", required_argument, 0, 1},   {"brain", required_argument, 0, 1},
         {"size", required_argument, 0, 1},   {"lesion", required_argument, 0, 1},
+        {"plan", required_argument, 0, 1},
+        {"val-fraction", required_argument, 0, 1}, {"mirror", required_argument, 0, 1},
         {0, 0, 0, 0}};
     /* First pass: --config, so that command-line options override the file. */
     optind = 1;
@@ -572,14 +709,20 @@ static int run_train(int argc, char **argv)
     const hg_model_arch *a = hg_model_arch_find(arch);
     if (a && c.task)
         return train_lesion(&c, arch);
+    if (a && c.plan_file && strcmp(arch, "unet") == 0)
+        return train_plan(&c);
     if (a && is_recon_arch(arch))
         return train_recon(&c, arch);
+    if (a && strcmp(arch, "unet") == 0)
+        return hg_cli_usage_error("train", "unet trains on a segmentation data set (--data DIR "
+                                  "--plan FILE; make the plan with `hinge plan DIR -o FILE`) "
+                                  "or on lesions (--task lesion)");
     bool resnet = strcmp(arch, "resnet18") == 0;
     if (a && strcmp(arch, "cnn") != 0 && !resnet)
         return hg_cli_usage_error("train", "architecture '%s' has no training task in this "
                                   "command yet (classification: cnn, resnet18; reconstruction: "
-                                  "lpd, lgd, fbpconvnet; --task lesion: resnet18, cnn, unet)",
-                                  arch);
+                                  "lpd, lgd, fbpconvnet; segmentation: unet --plan; --task "
+                                  "lesion: resnet18, cnn, unet)", arch);
     char ti[1024], tl[1024], vi[1024], vl[1024];
     snprintf(ti, sizeof ti, "%s/train-images-idx3-ubyte.gz", c.data_dir);
     snprintf(tl, sizeof tl, "%s/train-labels-idx1-ubyte.gz", c.data_dir);
