@@ -18,6 +18,8 @@ struct hg_ctx {
     hg_node **tape;
     int64_t tape_len;
     int64_t tape_cap;
+    hg_grad_ready_fn grad_ready; /* see hg_tape_set_grad_ready_hook (NULL: none) */
+    void *grad_ready_user;
 };
 
 /* Scratch marks: everything hg_ctx_alloc'ed after m = hg_ctx_mark_get(ctx) is handed back by
@@ -34,5 +36,6 @@ void hg_ctx_release(hg_ctx *ctx, hg_ctx_mark m);
 /* hg_tensor.flags */
 #define HG_TENSOR_VIEW 1u      /* data belongs to another tensor */
 #define HG_TENSOR_HEAP_GRAD 2u /* grad was heap-allocated (heap tensors) */
+#define HG_TENSOR_LEAF_SEEN 4u /* scratch mark of the grad-ready pre-pass (src/autodiff/tape.c) */
 
 #endif

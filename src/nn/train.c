@@ -138,7 +138,10 @@ hg_status hg_train(hg_model *m, const hg_task *task, const hg_train_opts *o,
             break;
         }
         hg_params_zero_grad(&m->params);
-        s = hg_backward(ctx, loss);
+        if (o->dist && o->dist->before_backward)
+            s = o->dist->before_backward(o->dist->user, ctx, step);
+        if (s == HG_OK)
+            s = hg_backward(ctx, loss);
         if (s == HG_OK && o->dist && o->dist->after_backward)
             s = o->dist->after_backward(o->dist->user, &m->params, step, &loss_value);
         if (s == HG_OK)
