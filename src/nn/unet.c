@@ -89,11 +89,26 @@ hg_status hg_unet_net_init(hg_unet_net *u, hg_params *params, const char *prefix
     return s;
 }
 
-static hg_tensor *block_forward(hg_ctx *ctx, const unet *u, const unet_block *b, hg_tensor *x)
+/* Without a tape (inference) every intermediate is released right after its last use, so
+ * the arena holds only the live tensors: the skips and the one or two being computed
+ * (hg_tensor_release does nothing while a tape is recorded). `own_input`: x is an
+ * intermediate of the caller's that dies here. */
+static hg_tensor *consume(hg_tensor *next, hg_tensor *dead)
+{
+    if (next != dead)
+        hg_tensor_release(dead);
+    return next;
+}
+
+static hg_tensor *block_forward(hg_ctx *ctx, const unet *u, const unet_block *b, hg_tensor *x,
+                                bool own_input)
 {
     for (int i = 0; i < 2; i++) {
-        x = hg_norm_layer_forward(ctx, &b->norm[i], hg_conv_layer_forward(ctx, &b->conv[i], x));
-        x = u->leaky ? hg_leaky_relu(ctx, x, 0.01f) : hg_relu(ctx, x);
+        hg_tensor *c = hg_conv_layer_forward(ctx, &b->conv[i], x);
+        if (i > 0 || own_input)
+            hg_tensor_release(x);
+        x = consume(hg_norm_layer_forward(ctx, &b->norm[i], c), c);
+        x = consume(u->leaky ? hg_leaky_relu(ctx, x, 0.01f) : hg_relu(ctx, x), x);
     }
     return x;
 }
@@ -123,16 +138,42 @@ hg_tensor *hg_unet_net_forward(hg_ctx *ctx, const hg_unet_net *u, hg_tensor *x)
     hg_pool_opts pool = {.kernel = {2, 2, 2}, .stride = {2, 2, 2}};
     for (int l = 0; l < u->levels; l++) {
         if (l)
-            x = hg_max_pool(ctx, x, &pool);
-        x = skip[l] = block_forward(ctx, u, &u->enc[l], x);
+            x = hg_max_pool(ctx, x, &pool); /* the input stays alive as skip[l - 1] */
+        x = skip[l] = block_forward(ctx, u, &u->enc[l], x, l > 0);
     }
     for (int l = (int)u->levels - 2; l >= 0; l--) {
-        x = hg_conv_layer_forward(ctx, &u->up[l], x);
-        hg_tensor *cat[2] = {skip[l], x};
-        x = block_forward(ctx, u, &u->dec[l], hg_concat(ctx, cat, 2, 1));
+        hg_tensor *up = consume(hg_conv_layer_forward(ctx, &u->up[l], x), x);
+        hg_tensor *cat[2] = {skip[l], up};
+        hg_tensor *joined = hg_concat(ctx, cat, 2, 1);
+        hg_tensor_release(skip[l]);
+        hg_tensor_release(up);
+        x = block_forward(ctx, u, &u->dec[l], joined, true);
     }
-    return hg_conv_layer_forward(ctx, &u->head, x);
+    return consume(hg_conv_layer_forward(ctx, &u->head, x), x);
+}
+
+hg_status hg_unet_net_fold_batch_norm(hg_unet_net *u, hg_params *p, int *folded)
+{
+    for (int l = 0; l < u->levels; l++)
+        for (int side = 0; side < 2; side++) {
+            unet_block *b = side ? &u->dec[l] : &u->enc[l];
+            if (side && l == u->levels - 1)
+                continue; /* no decoder block at the bottom */
+            for (int i = 0; i < 2; i++) {
+                bool f = false;
+                hg_status s = hg_conv_norm_fold(&b->conv[i], &b->norm[i], p, &f);
+                if (s != HG_OK)
+                    return s;
+                *folded += f;
+            }
+        }
+    return HG_OK;
+}
+
+static hg_status unet_fold(hg_model *m, int *folded)
+{
+    return hg_unet_net_fold_batch_norm(m->impl, &m->params, folded);
 }
 
 const hg_model_arch hg_arch_unet = {"unet", "2-D/3-D U-Net for segmentation", unet_keys,
-                                    unet_build, unet_forward, NULL};
+                                    unet_build, unet_forward, NULL, unet_fold};

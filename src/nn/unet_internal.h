@@ -28,5 +28,7 @@ hg_status hg_unet_net_init(hg_unet_net *u, hg_params *p, const char *prefix, hg_
 /* [N, in_channels, spatial...] -> [N, classes, spatial...]; spatial sizes must be divisible
  * by 2^(levels-1). */
 hg_tensor *hg_unet_net_forward(hg_ctx *ctx, const hg_unet_net *u, hg_tensor *x);
+/* hg_model_fold_batch_norm for the U-Net's conv-norm pairs (adds the count to *folded). */
+hg_status hg_unet_net_fold_batch_norm(hg_unet_net *u, hg_params *p, int *folded);
 
 #endif
