@@ -45,6 +45,14 @@ static inline bool hg_needs_grad(const hg_node *n, int i)
     return n->in[i] != NULL && n->in[i]->requires_grad;
 }
 
+/* Training-time liveness (off by default): during backward, the data and gradient of each
+ * op output are handed back to the context right after the backward of the op that made it
+ * (its last reader), so the gradients still to come reuse that memory and a training step
+ * peaks near its forward activations instead of activations plus every gradient. Afterwards
+ * intermediates hold data == NULL and grad == NULL: read what you need (the loss value)
+ * before backward, and run one backward per tape. Leaves (parameters, inputs) keep theirs. */
+void hg_tape_set_release(hg_ctx *ctx, bool on);
+
 /* Backpropagates from a scalar (numel 1) loss: d loss/d loss = 1. */
 hg_status hg_backward(hg_ctx *ctx, hg_tensor *loss);
 /* Backpropagates a vector-Jacobian product: seeds out->grad with `seed` (nfloats values). */

@@ -58,7 +58,7 @@ float *hg_grad(hg_ctx *ctx, hg_tensor *t)
         return t->grad;
     size_t bytes = (size_t)hg_tensor_nfloats(t) * sizeof(float);
     if (t->ctx) {
-        t->grad = hg_ctx_calloc(t->ctx, bytes);
+        t->grad = hg_ctx_alloc_data(t->ctx, bytes, true); /* may reuse released memory */
     } else {
         (void)ctx;
         t->grad = hg_calloc(1, bytes);
@@ -107,6 +107,21 @@ static uint8_t *final_uses(hg_ctx *ctx)
     return final;
 }
 
+void hg_tape_set_release(hg_ctx *ctx, bool on) { ctx->release_in_backward = on; }
+
+/* After the backward of the op that produced t, nothing reads t or its gradient any more:
+ * every consumer of t was recorded later and has already run. */
+static void release_intermediate(hg_ctx *ctx, hg_tensor *t)
+{
+    if (t->ctx != ctx)
+        return;
+    size_t bytes = (size_t)hg_tensor_nfloats(t) * sizeof(float);
+    if (t->grad && hg_ctx_free_data(ctx, t->grad, bytes))
+        t->grad = NULL;
+    if (!(t->flags & HG_TENSOR_VIEW) && t->data && hg_ctx_free_data(ctx, t->data, bytes))
+        t->data = NULL;
+}
+
 static hg_status walk_back(hg_ctx *ctx)
 {
     uint8_t *final = NULL;
@@ -127,6 +142,8 @@ static hg_status walk_back(hg_ctx *ctx)
                 return hg_error_context(s, "backward: gradient-ready hook of %s",
                                         hg_tensor_label(n->in[k]));
         }
+        if (ctx->release_in_backward)
+            release_intermediate(ctx, n->out);
     }
     return HG_OK;
 }

@@ -190,6 +190,7 @@ static hg_status bench_unet(bench_cli *b, int mode)
             s.y->data[i] = (float)(hg_rng_u32(&r) & 1);
         hg_ctx_set_training(s.ctx, train);
         hg_ctx_set_grad(s.ctx, train);
+        hg_tape_set_release(s.ctx, true); /* as hg_train does */
         if (train) {
             s.opt = hg_optim_adam(&s.model->params, NULL);
             if (!s.opt)

@@ -112,6 +112,7 @@ void hg_ctx_reset(hg_ctx *ctx)
     ctx->in_use = 0;
     ctx->bumped = 0;
     ctx->tape_len = 0;
+    /* (release_in_backward and the grad-ready hook are settings: they survive reset) */
     if (ctx->free_list)
         ctx->free_list->n = 0;
 }
@@ -312,20 +313,26 @@ static bool free_list_insert(hg_ctx *ctx, hg_free_block blk)
     return true;
 }
 
+bool hg_ctx_free_data(hg_ctx *ctx, void *p, size_t bytes)
+{
+    bytes = round_up(bytes);
+    hg_chunk *c = p ? chunk_of(ctx, p, bytes) : NULL;
+    if (!c)
+        return false;
+    poison(p, bytes); /* debug builds: a read after release sees NaN */
+    hg_free_block blk = {c, (size_t)((unsigned char *)p - c->base), bytes};
+    if (!free_list_insert(ctx, blk))
+        return false;
+    ctx->in_use -= bytes;
+    return true;
+}
+
 void hg_tensor_release(hg_tensor *t)
 {
     if (!t || !t->ctx || !t->data || t->ctx->record_grad || (t->flags & HG_TENSOR_VIEW))
         return;
-    hg_ctx *ctx = t->ctx;
-    size_t bytes = round_up((size_t)hg_tensor_nfloats(t) * sizeof(float));
-    hg_chunk *c = chunk_of(ctx, t->data, bytes);
-    if (!c)
-        return; /* not arena tensor data (cannot happen for tensors made by hg_tensor_new) */
-    hg_free_block blk = {c, (size_t)((unsigned char *)t->data - c->base), bytes};
-    if (!free_list_insert(ctx, blk))
-        return;
-    ctx->in_use -= bytes;
-    t->data = NULL;
+    if (hg_ctx_free_data(t->ctx, t->data, (size_t)hg_tensor_nfloats(t) * sizeof(float)))
+        t->data = NULL;
 }
 
 /* The smallest free block that fits (its remainder stays free), or NULL. */

@@ -104,6 +104,9 @@ hg_status hg_train(hg_model *m, const hg_task *task, const hg_train_opts *o,
         hg_optim_free(opt);
         return hg_error_status();
     }
+    /* backward frees each intermediate after its last use: the step's memory peaks near the
+     * forward activations (the loss value is read before backward) */
+    hg_tape_set_release(ctx, true);
     double t0 = now_seconds();
     double loss_value = NAN, metric = NAN;
     hg_rng base = hg_rng_new(o->seed);
