@@ -108,7 +108,8 @@ static hg_tensor *block_forward(hg_ctx *ctx, const unet *u, const unet_block *b,
         if (i > 0 || own_input)
             hg_tensor_release(x);
         x = consume(hg_norm_layer_forward(ctx, &b->norm[i], c), c);
-        x = consume(u->leaky ? hg_leaky_relu(ctx, x, 0.01f) : hg_relu(ctx, x), x);
+        /* in place: neither a norm's nor a conv's backward reads its output */
+        x = u->leaky ? consume(hg_leaky_relu(ctx, x, 0.01f), x) : hg_relu_inplace(ctx, x);
     }
     return x;
 }
