@@ -327,12 +327,18 @@ bool hg_ctx_free_data(hg_ctx *ctx, void *p, size_t bytes)
     return true;
 }
 
-void hg_tensor_release(hg_tensor *t)
+void hg_tensor_release_unsaved(hg_tensor *t)
 {
-    if (!t || !t->ctx || !t->data || t->ctx->record_grad || (t->flags & HG_TENSOR_VIEW))
+    if (!t || !t->ctx || !t->data || (t->flags & HG_TENSOR_VIEW))
         return;
     if (hg_ctx_free_data(t->ctx, t->data, (size_t)hg_tensor_nfloats(t) * sizeof(float)))
         t->data = NULL;
+}
+
+void hg_tensor_release(hg_tensor *t)
+{
+    if (t && t->ctx && !t->ctx->record_grad)
+        hg_tensor_release_unsaved(t);
 }
 
 /* The smallest free block that fits (its remainder stays free), or NULL. */

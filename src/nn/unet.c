@@ -147,7 +147,10 @@ hg_tensor *hg_unet_net_forward(hg_ctx *ctx, const hg_unet_net *u, hg_tensor *x)
         hg_tensor *cat[2] = {skip[l], up};
         hg_tensor *joined = hg_concat(ctx, cat, 2, 1);
         hg_tensor_release(skip[l]);
-        hg_tensor_release(up);
+        /* neither the transposed conv's backward nor the concat's reads `up`: free it even
+         * while training (its gradient still flows) */
+        if (joined)
+            hg_tensor_release_unsaved(up);
         x = block_forward(ctx, u, &u->dec[l], joined, true);
     }
     return consume(hg_conv_layer_forward(ctx, &u->head, x), x);
