@@ -11,8 +11,10 @@ threads=${THREADS:-2}
 "$build/hinge" bench --json --threads "$threads" "$@" > /tmp/hinge_bench.json
 if /usr/bin/python3 -c "import torch" 2>/dev/null; then
   /usr/bin/python3 bench/peer_torch.py --threads "$threads" > /tmp/peer_bench.json
+  /usr/bin/python3 bench/peer_torch.py --threads "$threads" --memory > /tmp/peer_mem.json
 else
   echo '{}' > /tmp/peer_bench.json
+  echo '{}' > /tmp/peer_mem.json
 fi
 /usr/bin/python3 - <<'PY'
 import json
@@ -23,5 +25,15 @@ for k, v in h.items():
     pm = p.get(k, {}).get("ms")
     r = f"{pm / v['ms']:.2f}x" if pm else "-"
     print(f"{k:26s} {v['ms']:10.1f} {pm if pm else float('nan'):10.1f} {r:>7s}")
+mem = json.load(open("/tmp/peer_mem.json"))
+rows = [(k, v) for k, v in h.items() if not k.startswith("_") and "footprint_mb" in v]
+if rows:
+    print(f"\n{'memory of one step (MB)':26s} {'hinge arena':>12s} {'hinge live':>11s} {'torch':>8s}")
+    for k, v in rows:
+        pm = mem.get(k, {}).get("peak_mb")
+        print(f"{k:26s} {v['footprint_mb']:12.1f} {v['peak_mb']:11.1f} "
+              f"{pm if pm else float('nan'):8.1f}")
+    print("(hinge arena: context memory handed out in the step, scratch included; hinge live:\n"
+          " the most bytes live at once; torch: VmHWM - VmRSS around the step, see peer_torch.py)")
 print("hinge:", h.get("_hinge"), " peer:", p.get("_peer"))
 PY

@@ -4,8 +4,16 @@
 Mirrors `hinge bench`: SGEMM 2048^3, conv 64->64 3x3 on 1x64x256x256 (forward, forward+backward),
 a 2-D U-Net (features 32,64,128,256; conv-BN-ReLU x2 per level; max-pool down; transposed-conv
 up; 1 input channel, 2 classes) training step at batch 4 of 256x256 with Adam, and single-image
-inference. Prints one JSON object: workload -> {"ms": median, "runs": n, "gflops": ...}.
-Usage: bench/peer_torch.py [--threads 2] [--repeat 5] [--only name,name]
+inference (also with batch norm fused into the convs, torch.nn.utils.fusion). Prints one JSON
+object: workload -> {"ms": median, "runs": n, "gflops": ...}.
+Usage: bench/peer_torch.py [--threads 2] [--repeat 5] [--only name,name] [--memory]
+
+--memory instead measures the peak memory of one U-Net step (training, inference, fused
+inference): the process's peak resident set (VmHWM, reset through /proc/self/clear_refs) minus
+its resident set before the step, after a warm-up step. glibc would otherwise keep freed
+tensors in its heap (the RSS then hides reuse), so this mode re-executes itself with
+MALLOC_MMAP_THRESHOLD_=131072: large tensors are mmap'ed and returned on free, and the RSS
+follows the live tensors. Not used for timings (mmap per tensor is slower).
 """
 import argparse
 import json
@@ -53,6 +61,65 @@ class UNet(nn.Module):
         return self.head(x)
 
 
+def fuse_bn(net):
+    """Eval-mode copy of the U-Net with every conv-BN pair fused (one conv with a bias)."""
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+    for seq in list(net.enc) + list(net.dec):
+        seq[0] = fuse_conv_bn_eval(seq[0], seq[1])
+        seq[1] = nn.Identity()
+        seq[3] = fuse_conv_bn_eval(seq[3], seq[4])
+        seq[4] = nn.Identity()
+    return net
+
+
+def status_kb(key):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def peak_mb(fn):
+    """Peak resident memory of fn() above the resident memory before it, in MiB (median of 3,
+    each after a warm-up call)."""
+    fn()
+    out = []
+    for _ in range(3):
+        base = status_kb("VmRSS")
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # resets VmHWM to the current RSS
+        fn()
+        out.append((status_kb("VmHWM") - base) / 1024.0)
+    return statistics.median(out)
+
+
+def memory(a):
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+    res = {"_peer": {"torch": torch.__version__, "threads": a.threads, "measure":
+                     "VmHWM - VmRSS around one step, MALLOC_MMAP_THRESHOLD_=131072"}}
+    net = UNet()
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    xb, yb = torch.randn(4, 1, 256, 256), torch.randint(0, 2, (4, 256, 256))
+    lossf = nn.CrossEntropyLoss()
+    net.train()
+
+    def step():
+        opt.zero_grad()
+        lossf(net(xb), yb).backward()
+        opt.step()
+    res["unet2d_train_b4_256"] = {"peak_mb": peak_mb(step)}
+    net.eval()
+    x1 = torch.randn(1, 1, 256, 256)
+    with torch.no_grad():
+        res["unet2d_infer_b1_256"] = {"peak_mb": peak_mb(lambda: net(x1))}
+        fused = fuse_bn(net)
+        res["unet2d_infer_b1_256_folded"] = {"peak_mb": peak_mb(lambda: fused(x1))}
+    json.dump(res, sys.stdout, indent=1)
+    print()
+
+
 def timeit(fn, repeat, warmup=1):
     for _ in range(warmup):
         fn()
@@ -69,7 +136,13 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--only", default="")
+    ap.add_argument("--memory", action="store_true")
     a = ap.parse_args()
+    if a.memory:
+        if os.environ.get("MALLOC_MMAP_THRESHOLD_") != "131072":
+            env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="131072")
+            os.execve(sys.executable, [sys.executable] + sys.argv, env)
+        return memory(a)
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     only = set(filter(None, a.only.split(",")))
@@ -115,6 +188,12 @@ def main():
         with torch.no_grad():
             ms, _ = timeit(lambda: net(x1), a.repeat)
         res["unet2d_infer_b1_256"] = {"ms": ms}
+    if want("unet2d_infer_b1_256_folded"):
+        fused = fuse_bn(UNet().eval())
+        x1 = torch.randn(1, 1, 256, 256)
+        with torch.no_grad():
+            ms, _ = timeit(lambda: fused(x1), a.repeat)
+        res["unet2d_infer_b1_256_folded"] = {"ms": ms}
     json.dump(res, sys.stdout, indent=1)
     print()
 

@@ -45,11 +45,30 @@ static inline bool hg_needs_grad(const hg_node *n, int i)
     return n->in[i] != NULL && n->in[i]->requires_grad;
 }
 
+/* Training-time liveness (off by default): during backward, the data and gradient of each
+ * op output are handed back to the context right after the backward of the op that made it
+ * (its last reader), so the gradients still to come reuse that memory and a training step
+ * peaks near its forward activations instead of activations plus every gradient. Afterwards
+ * intermediates hold data == NULL and grad == NULL: read what you need (the loss value)
+ * before backward, and run one backward per tape. Leaves (parameters, inputs) keep theirs. */
+void hg_tape_set_release(hg_ctx *ctx, bool on);
+
 /* Backpropagates from a scalar (numel 1) loss: d loss/d loss = 1. */
 hg_status hg_backward(hg_ctx *ctx, hg_tensor *loss);
 /* Backpropagates a vector-Jacobian product: seeds out->grad with `seed` (nfloats values). */
 hg_status hg_backward_seed(hg_ctx *ctx, hg_tensor *out, const float *seed);
 int64_t hg_tape_length(const hg_ctx *ctx);
+/* Called during backward when the gradient of a leaf (a tensor with requires_grad that no op
+ * produced: a parameter, or an input being differentiated) is final, i.e. right after the
+ * backward of the last tape node (in backward order) that accumulates into it, and before the
+ * backward of any earlier node. Data-parallel training uses it to start reducing a gradient
+ * bucket while backward goes on (src/dist/data_parallel.c). It is called once per leaf and
+ * walk, also when no gradient reached the leaf (leaf->grad may then be NULL); a non-HG_OK
+ * return stops the backward with that status. Leaves not on the tape are never reported. */
+typedef hg_status (*hg_grad_ready_fn)(void *user, hg_tensor *leaf);
+/* Installs (fn non-NULL) or removes (fn NULL) the hook of ctx; it survives hg_ctx_reset. A
+ * backward without a hook does no extra work. */
+void hg_tape_set_grad_ready_hook(hg_ctx *ctx, hg_grad_ready_fn fn, void *user);
 hg_node *hg_tape_node(const hg_ctx *ctx, int64_t i);
 
 /* ---- gradient checking ----------------------------------------------------------------- */

@@ -131,6 +131,21 @@ void *hg_ctx_alloc(hg_ctx *ctx, size_t bytes);
 void *hg_ctx_calloc(hg_ctx *ctx, size_t bytes);
 size_t hg_ctx_bytes_in_use(const hg_ctx *ctx);
 size_t hg_ctx_peak_bytes(const hg_ctx *ctx);
+/* Inference-time liveness: hands the data of a context tensor that nobody will read again
+ * back to its context, whose later tensor allocations of the same step reuse it (best fit,
+ * adjacent blocks merged); t->data becomes NULL. Only when the context records no tape (in
+ * training, backward may still read t); otherwise, and for views, heap tensors and NULL, it
+ * does nothing. The caller must not release a tensor that a live view still reads. */
+void hg_tensor_release(hg_tensor *t);
+/* The same while a tape records, for a tensor whose data no recorded backward reads (e.g. a
+ * transposed conv's output consumed only by a concat: neither backward reads it). Its
+ * gradient still flows. A wrong call makes a backward read freed memory: only for model code
+ * that knows its consumers. */
+void hg_tensor_release_unsaved(hg_tensor *t);
+/* The most arena memory a context has handed out since it was created: what its computation
+ * really occupies (memory that was released and reused counts once), unlike
+ * hg_ctx_peak_bytes, the peak of the bytes live at one time. */
+size_t hg_ctx_footprint_bytes(const hg_ctx *ctx);
 
 /* Heap allocation helpers that set the error message on failure (64-byte aligned). */
 void *hg_malloc(size_t bytes);

@@ -8,8 +8,9 @@
  * not launched by mpirun) every function here behaves as a world of one rank.
  *
  * Training: each rank computes the gradient of its shard of every global batch; the
- * gradients are averaged in buckets with MPI_Iallreduce (packing bucket k+1 overlaps the
- * reduction of bucket k), so all ranks apply the same update and keep identical weights. A
+ * gradients are averaged in buckets with MPI_Iallreduce, each bucket started during backward
+ * as soon as its gradients are final (the tape's gradient-ready hook), so all ranks apply the
+ * same update and keep identical weights. A
  * hash of the parameters is compared every `check_every` steps; divergence is an error. */
 #ifndef HINGE_DIST_H
 #define HINGE_DIST_H
@@ -56,8 +57,14 @@ typedef struct hg_dist_stats {
     int64_t steps;           /* gradient reductions done */
     int64_t bytes_per_step;  /* gradient payload of one reduction (float32) */
     int32_t buckets;         /* buckets per reduction */
-    double allreduce_seconds;/* total time in the reduction (pack, reduce, wait, unpack) */
+    /* total time in hg_dist_allreduce_grads, i.e. after backward: pack, reduce, wait, unpack
+     * when not overlapped; with overlap, the part not hidden behind backward plus unpack */
+    double allreduce_seconds;
     int64_t hash_checks;
+    bool overlap;               /* buckets start during backward (hg_dist_trainer_set_overlap) */
+    double overlapped_seconds;  /* total time in the gradient-ready hook during backward
+                                 * (packing, starting buckets, polling MPI) */
+    int64_t buckets_overlapped; /* buckets started before backward ended, over all steps */
 } hg_dist_stats;
 
 /* A trainer for the trainable parameters of `params`: bucket buffers of about bucket_bytes
@@ -66,7 +73,17 @@ typedef struct hg_dist_stats {
 hg_dist_trainer *hg_dist_trainer_new(hg_params *params, size_t bucket_bytes,
                                      int64_t check_every);
 void hg_dist_trainer_free(hg_dist_trainer *t);
-/* Averages every trainable gradient over ranks (missing gradients count as zeros). */
+/* Overlap of the reduction with backward: on by default. Results are bitwise the same
+ * either way (same buffer, same buckets, same calls); only the timing differs. */
+void hg_dist_trainer_set_overlap(hg_dist_trainer *t, bool on);
+/* Call right before hg_backward(ctx, ...) of a step: installs ctx's gradient-ready hook so
+ * that each bucket's reduction starts as soon as its gradients are final. No-op when overlap
+ * is off or with one rank. Must be followed by hg_dist_allreduce_grads. */
+hg_status hg_dist_trainer_begin_backward(hg_dist_trainer *t, hg_ctx *ctx);
+/* Averages every trainable gradient over ranks (missing gradients count as zeros). After
+ * hg_dist_trainer_begin_backward it finishes the buckets started during backward (and
+ * removes the hook). If a backward fails after buckets started, the trainer cannot be reused
+ * and hg_dist_trainer_free leaves its in-flight buffer allocated (abort the job). */
 hg_status hg_dist_allreduce_grads(hg_dist_trainer *t);
 hg_dist_stats hg_dist_trainer_stats(const hg_dist_trainer *t);
 /* Fills o->dist with hooks that shard batches by rank, average gradients, buffers and the

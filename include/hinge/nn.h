@@ -71,6 +71,9 @@ typedef struct hg_model_arch {
     hg_status (*build)(hg_model *m, hg_rng *rng);
     hg_tensor *(*forward)(hg_model *m, hg_ctx *ctx, hg_tensor *x);
     void (*destroy)(hg_model *m);
+    /* Optional: folds each batch norm into the convolution before it (hg_conv_norm_fold) and
+     * adds the count to *folded; see hg_model_fold_batch_norm. */
+    hg_status (*fold_batch_norm)(hg_model *m, int *folded);
 } hg_model_arch;
 
 struct hg_model {
@@ -88,6 +91,19 @@ const hg_model_arch *hg_model_arch_find(const char *name);
 hg_model *hg_model_create(const char *arch, const hg_metadata *config, uint64_t seed);
 void hg_model_free(hg_model *m);
 hg_tensor *hg_model_forward(hg_model *m, hg_ctx *ctx, hg_tensor *x);
+/* Inference transform: every batch norm that directly follows a convolution is folded into it
+ * with the running statistics (w' = w s, b' = (b - mean) s + beta, s = gamma / sqrt(var +
+ * eps)) and becomes the identity, so eval-mode outputs stay the same (to float rounding)
+ * while a conv-norm pair costs one op and one tensor. The model is then for inference only:
+ * training it or saving it as its architecture is wrong (its norms no longer normalize).
+ * *folded (may be NULL) gets the number of folded pairs; HG_ERR_UNSUPPORTED naming the
+ * architecture when it has no fold (cnn, unet and fbpconvnet have one). */
+hg_status hg_model_fold_batch_norm(hg_model *m, int *folded);
+/* The layer step: folds `norm` (batch norm) into `conv` (not transposed), adding the conv's
+ * bias "<name>.bias" to params when it has none; *folded false when norm is not a batch norm
+ * (nothing changes). HG_ERR_INVALID when the channel counts differ. */
+hg_status hg_conv_norm_fold(hg_conv_layer *conv, hg_norm_layer *norm, hg_params *params,
+                            bool *folded);
 /* Config helpers for architectures: typed reads with range checks and clear errors. */
 hg_status hg_config_int(const hg_metadata *c, const char *key, int64_t lo, int64_t hi,
                         int64_t *out);

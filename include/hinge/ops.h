@@ -112,6 +112,11 @@ hg_tensor *hg_group_norm(hg_ctx *ctx, hg_tensor *x, int groups, hg_tensor *gamma
 
 /* ---- activations ----------------------------------------------------------------------- */
 hg_tensor *hg_relu(hg_ctx *ctx, hg_tensor *x);
+/* ReLU written over x (PyTorch's inplace=True): returns x itself when nothing is recorded,
+ * else a view of x's data with its own gradient. Only for an x that nothing else reads
+ * afterwards and whose producer's backward does not read it (conv and norm outputs);
+ * refuses leaves that require a gradient. Saves one activation per conv-norm-ReLU. */
+hg_tensor *hg_relu_inplace(hg_ctx *ctx, hg_tensor *x);
 hg_tensor *hg_leaky_relu(hg_ctx *ctx, hg_tensor *x, float slope);
 /* weight [1] (shared) or [C] (per channel, dim 1). */
 hg_tensor *hg_prelu(hg_ctx *ctx, hg_tensor *x, hg_tensor *weight);

@@ -45,6 +45,8 @@ typedef struct hg_train_event {
  * checkpoints. */
 typedef struct hg_train_dist {
     int rank, world;
+    /* Optional, right before backward (e.g. start gradient reductions during backward). */
+    hg_status (*before_backward)(void *user, hg_ctx *ctx, int64_t step);
     /* After backward, before clipping: average the gradients; may replace *loss by the
      * mean over ranks. */
     hg_status (*after_backward)(void *user, hg_params *p, int64_t step, double *loss);

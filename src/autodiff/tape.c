@@ -58,7 +58,7 @@ float *hg_grad(hg_ctx *ctx, hg_tensor *t)
         return t->grad;
     size_t bytes = (size_t)hg_tensor_nfloats(t) * sizeof(float);
     if (t->ctx) {
-        t->grad = hg_ctx_calloc(t->ctx, bytes);
+        t->grad = hg_ctx_alloc_data(t->ctx, bytes, true); /* may reuse released memory */
     } else {
         (void)ctx;
         t->grad = hg_calloc(1, bytes);
@@ -75,15 +75,75 @@ hg_node *hg_tape_node(const hg_ctx *ctx, int64_t i)
     return i >= 0 && i < ctx->tape_len ? ctx->tape[i] : NULL;
 }
 
+void hg_tape_set_grad_ready_hook(hg_ctx *ctx, hg_grad_ready_fn fn, void *user)
+{
+    ctx->grad_ready = fn;
+    ctx->grad_ready_user = fn ? user : NULL;
+}
+
+static bool is_leaf(const hg_tensor *t) { return t && t->requires_grad && !t->node; }
+
+/* The pre-pass of the grad-ready hook: bit k of final[i] says that input k of node i is a
+ * leaf whose gradient is complete once node i's backward has run. Backward visits nodes in
+ * reverse, so that node is the leaf's first use in recording order. The tensors' flag bit
+ * marks leaves already seen and is cleared again before returning. */
+static uint8_t *final_uses(hg_ctx *ctx)
+{
+    uint8_t *final = hg_ctx_calloc(ctx, (size_t)ctx->tape_len);
+    if (!final)
+        return NULL;
+    for (int64_t i = 0; i < ctx->tape_len; i++) {
+        hg_node *n = ctx->tape[i];
+        for (int k = 0; k < n->n_in; k++)
+            if (is_leaf(n->in[k]) && !(n->in[k]->flags & HG_TENSOR_LEAF_SEEN)) {
+                n->in[k]->flags |= HG_TENSOR_LEAF_SEEN;
+                final[i] |= (uint8_t)(1u << k);
+            }
+    }
+    for (int64_t i = 0; i < ctx->tape_len; i++)
+        for (int k = 0; k < ctx->tape[i]->n_in; k++)
+            if (final[i] & (1u << k))
+                ctx->tape[i]->in[k]->flags &= ~HG_TENSOR_LEAF_SEEN;
+    return final;
+}
+
+void hg_tape_set_release(hg_ctx *ctx, bool on) { ctx->release_in_backward = on; }
+
+/* After the backward of the op that produced t, nothing reads t or its gradient any more:
+ * every consumer of t was recorded later and has already run. */
+static void release_intermediate(hg_ctx *ctx, hg_tensor *t)
+{
+    if (t->ctx != ctx)
+        return;
+    size_t bytes = (size_t)hg_tensor_nfloats(t) * sizeof(float);
+    if (t->grad && hg_ctx_free_data(ctx, t->grad, bytes))
+        t->grad = NULL;
+    if (!(t->flags & HG_TENSOR_VIEW) && t->data && hg_ctx_free_data(ctx, t->data, bytes))
+        t->data = NULL;
+}
+
 static hg_status walk_back(hg_ctx *ctx)
 {
+    uint8_t *final = NULL;
+    if (ctx->grad_ready && ctx->tape_len > 0 && !(final = final_uses(ctx)))
+        return hg_error_context(hg_error_status(), "backward: grad-ready pre-pass");
     for (int64_t i = ctx->tape_len - 1; i >= 0; i--) {
         hg_node *n = ctx->tape[i];
-        if (!n->out->grad)
-            continue; /* no gradient reached this node */
-        hg_status s = n->backward(ctx, n);
-        if (s != HG_OK)
-            return hg_error_context(s, "backward of %s", n->op);
+        if (n->out->grad) { /* else no gradient reached this node */
+            hg_status s = n->backward(ctx, n);
+            if (s != HG_OK)
+                return hg_error_context(s, "backward of %s", n->op);
+        }
+        for (int k = 0; final && final[i] && k < n->n_in; k++) {
+            if (!(final[i] & (1u << k)))
+                continue;
+            hg_status s = ctx->grad_ready(ctx->grad_ready_user, n->in[k]);
+            if (s != HG_OK)
+                return hg_error_context(s, "backward: gradient-ready hook of %s",
+                                        hg_tensor_label(n->in[k]));
+        }
+        if (ctx->release_in_backward)
+            release_intermediate(ctx, n->out);
     }
     return HG_OK;
 }

@@ -16,6 +16,8 @@ typedef struct {
     bool json;
     int printed;
     double sgemm_gflops;
+    /* memory of the workload being reported (MB; 0: not reported), cleared by report() */
+    double peak_mb, footprint_mb, all_kept_mb;
 } bench_cli;
 
 static bool wanted(const bench_cli *b, const char *name)
@@ -63,6 +65,10 @@ static void report(bench_cli *b, const char *name, double ms, double flops)
             printf(", \"gflops\": %.2f", gflops);
         if (flops > 0 && b->sgemm_gflops > 0)
             printf(", \"fraction_of_sgemm\": %.3f", gflops / b->sgemm_gflops);
+        if (b->peak_mb > 0)
+            printf(", \"peak_mb\": %.1f, \"footprint_mb\": %.1f", b->peak_mb, b->footprint_mb);
+        if (b->all_kept_mb > 0)
+            printf(", \"footprint_mb_all_kept\": %.1f", b->all_kept_mb);
         printf("}");
     } else {
         printf("%-26s %10.2f ms", name, ms);
@@ -70,8 +76,13 @@ static void report(bench_cli *b, const char *name, double ms, double flops)
             printf("  %8.1f GFLOP/s", gflops);
         if (flops > 0 && b->sgemm_gflops > 0)
             printf("  %5.1f%% of SGEMM", 100 * gflops / b->sgemm_gflops);
+        if (b->peak_mb > 0)
+            printf("  peak live %.1f MB, arena footprint %.1f MB", b->peak_mb, b->footprint_mb);
+        if (b->all_kept_mb > 0)
+            printf(" (%.1f MB keeping every tensor)", b->all_kept_mb);
         printf("\n");
     }
+    b->peak_mb = b->footprint_mb = b->all_kept_mb = 0;
     b->printed++;
     fflush(stdout);
 }
@@ -131,9 +142,35 @@ static hg_status run_unet(void *p)
     return st == HG_OK ? hg_optim_step(s->opt) : st;
 }
 
-static hg_status bench_unet(bench_cli *b, bool train)
+/* Arena footprint of one inference forward that keeps every tensor: the context records a
+ * tape but no parameter requires a gradient, so nothing is recorded and nothing released. */
+static double footprint_all_kept(hg_model *m, hg_tensor *x)
 {
-    const char *name = train ? "unet2d_train_b4_256" : "unet2d_infer_b1_256";
+    hg_ctx *ctx = hg_ctx_new();
+    if (!ctx)
+        return 0;
+    hg_ctx_set_training(ctx, false);
+    bool *saved = calloc((size_t)m->params.count + 1, sizeof *saved);
+    for (int32_t i = 0; saved && i < m->params.count; i++) {
+        saved[i] = m->params.items[i].tensor->requires_grad;
+        m->params.items[i].tensor->requires_grad = false;
+    }
+    double mb = saved && hg_model_forward(m, ctx, x) ? hg_ctx_footprint_bytes(ctx) / 1048576.0
+                                                     : 0;
+    for (int32_t i = 0; saved && i < m->params.count; i++)
+        m->params.items[i].tensor->requires_grad = saved[i];
+    free(saved);
+    hg_ctx_free(ctx);
+    return mb;
+}
+
+/* mode 0: training step, 1: inference, 2: inference with batch norm folded into the convs */
+static hg_status bench_unet(bench_cli *b, int mode)
+{
+    static const char *const names[] = {"unet2d_train_b4_256", "unet2d_infer_b1_256",
+                                        "unet2d_infer_b1_256_folded"};
+    const char *name = names[mode];
+    bool train = mode == 0;
     if (!wanted(b, name))
         return HG_OK;
     unet_state s = {0};
@@ -144,6 +181,8 @@ static hg_status bench_unet(bench_cli *b, bool train)
     s.x = hg_tensor_new(NULL, HG_F32, 4, (const int64_t[]){n, 1, 256, 256});
     s.y = hg_tensor_new(NULL, HG_F32, 3, (const int64_t[]){n, 256, 256});
     hg_status st = s.ctx && s.model && s.x && s.y ? HG_OK : hg_error_status();
+    if (st == HG_OK && mode == 2)
+        st = hg_model_fold_batch_norm(s.model, NULL);
     if (st == HG_OK) {
         hg_rng r = hg_rng_new(1);
         hg_rng_fill_normal(&r, s.x->data, s.x->numel, 0, 1);
@@ -151,6 +190,7 @@ static hg_status bench_unet(bench_cli *b, bool train)
             s.y->data[i] = (float)(hg_rng_u32(&r) & 1);
         hg_ctx_set_training(s.ctx, train);
         hg_ctx_set_grad(s.ctx, train);
+        hg_tape_set_release(s.ctx, true); /* as hg_train does */
         if (train) {
             s.opt = hg_optim_adam(&s.model->params, NULL);
             if (!s.opt)
@@ -160,11 +200,13 @@ static hg_status bench_unet(bench_cli *b, bool train)
     double ms = 0;
     if (st == HG_OK)
         st = time_median(run_unet, &s, train ? (b->repeat + 1) / 2 : b->repeat, &ms);
-    if (st == HG_OK)
+    if (st == HG_OK) {
+        b->peak_mb = (double)hg_ctx_peak_bytes(s.ctx) / 1048576.0;
+        b->footprint_mb = (double)hg_ctx_footprint_bytes(s.ctx) / 1048576.0;
+        if (!train)
+            b->all_kept_mb = footprint_all_kept(s.model, s.x);
         report(b, name, ms, 0);
-    if (st == HG_OK && train && !b->json)
-        printf("%-26s %10.1f MB peak context memory\n", "",
-               (double)hg_ctx_peak_bytes(s.ctx) / 1048576.0);
+    }
     hg_optim_free(s.opt);
     hg_model_free(s.model);
     hg_tensor_free(s.x);
@@ -219,10 +261,8 @@ static hg_status bench_all(bench_cli *b)
         hg_tensor_free(s.x), hg_tensor_free(s.w), hg_tensor_free(s.b);
         hg_ctx_free(s.ctx);
     }
-    if (st == HG_OK)
-        st = bench_unet(b, true);
-    if (st == HG_OK)
-        st = bench_unet(b, false);
+    for (int mode = 0; st == HG_OK && mode < 3; mode++)
+        st = bench_unet(b, mode);
     return st;
 }
 
@@ -246,7 +286,8 @@ static int run_bench(int argc, char **argv)
                    "Times the engine's reference workloads (median of N runs after a warm-up):\n"
                    "  sgemm_2048, conv3x3_64_256_fwd, conv3x3_64_256_fwdbwd,\n"
                    "  unet2d_train_b4_256 (U-Net 32-256, BN, Adam, batch 4 of 256x256),\n"
-                   "  unet2d_infer_b1_256.\n"
+                   "  unet2d_infer_b1_256, unet2d_infer_b1_256_folded (batch norm folded into\n"
+                   "  the convs). U-Net workloads also report peak live and arena memory.\n"
                    "bench/compare.sh runs these beside bench/peer_torch.py (PyTorch).\n");
             return HG_EXIT_OK;
         case 'j': b.json = true; break;

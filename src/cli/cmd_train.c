@@ -70,7 +70,9 @@ static void usage(FILE *out)
             "  --json                print the result as JSON on stdout\n"
             "  --check-every K       under mpirun: compare weight hashes every K steps (50)\n"
             "  --bucket-mb M         under mpirun: gradient allreduce bucket size (4)\n"
-            "  --sync-bn             under mpirun: batch norm with global-batch statistics\n\n"
+            "  --sync-bn             under mpirun: batch norm with global-batch statistics\n"
+            "  --no-overlap          under mpirun: reduce gradients after backward instead of\n"
+            "                        during it (same result; for timing comparisons)\n\n"
             "Under mpirun -np N, each rank trains on 1/N of every global batch (--batch is the\n"
             "global batch and must be divisible by N); gradients are averaged, rank 0 writes\n"
             "checkpoints and the output, and --resume works with any rank count.\n"
@@ -101,7 +103,7 @@ typedef struct {
     const char *metric_name; /* printed with validation results */
     double t_last, step_time; /* training time of steps without evaluation, after the first */
     int64_t timed_steps;
-    bool json, quiet, steps_given, batch_given, sync_bn;
+    bool json, quiet, steps_given, batch_given, sync_bn, no_overlap;
     int threads;
     hg_progress progress;
     char extra[160];
@@ -666,6 +668,7 @@ static int run_train(int argc, char **argv)
         {"val-limit", required_argument, 0, 1},  {"seed", required_argument, 0, 1},
         {"threads", required_argument, 0, 1},    {"check-every", required_argument, 0, 1},
         {"bucket-mb", required_argument, 0, 1},  {"sync-bn", no_argument, 0, 'S'},
+        {"no-overlap", no_argument, 0, 'O'},
         {"val-count", required_argument, 0, 1},  {"noise", required_argument, 0, 1},
         {"beta2", required_argument, 0, 1},  {"phantom", required_argument, 0, 1},
         {"photons", required_argument, 0, 1},
@@ -692,6 +695,7 @@ static int run_train(int argc, char **argv)
         case 'j': c.json = true; break;
         case 'q': c.quiet = true; break;
         case 'S': c.sync_bn = true; break;
+        case 'O': c.no_overlap = true; break;
         case 'c': break;
         case 1: rc = set_option(&c, longopts[idx].name, optarg); break;
         default: return hg_cli_usage_error("train", "invalid option");
@@ -772,6 +776,7 @@ static int run_train(int argc, char **argv)
             rc = hg_cli_fail("train");
             goto done;
         }
+        hg_dist_trainer_set_overlap(dt, !c.no_overlap);
         hg_dist_train_hooks(dt, &dist);
         hg_dist_set_sync_batch_norm(c.sync_bn);
         c.train.dist = &dist;
@@ -825,10 +830,13 @@ static int run_train(int argc, char **argv)
     if (c.json)
         printf("{\"arch\": \"%s\", \"steps\": %lld, \"final_loss\": %.6g, \"val_accuracy\": %.6g, "
                "\"seconds\": %.3f, \"threads\": %d, \"seed\": %llu, \"ranks\": %d, "
-               "\"allreduce_bytes_per_step\": %lld, \"allreduce_seconds\": %.4f}\n",
+               "\"allreduce_bytes_per_step\": %lld, \"allreduce_seconds\": %.4f, "
+               "\"overlap\": %s, \"overlapped_seconds\": %.4f, \"buckets_overlapped\": %lld}\n",
                arch, (long long)r.steps_done, r.final_loss, r.metric, r.seconds,
                hg_get_threads(), (unsigned long long)c.train.seed, hg_dist_world(),
-               (long long)ds.bytes_per_step, ds.allreduce_seconds);
+               (long long)ds.bytes_per_step, ds.allreduce_seconds,
+               ds.overlap ? "true" : "false", ds.overlapped_seconds,
+               (long long)ds.buckets_overlapped);
     else
         printf("steps %lld  final loss %.4f  test accuracy %.4f  time %.1f s\n",
                (long long)r.steps_done, r.final_loss, r.metric, r.seconds);

@@ -18,6 +18,11 @@ struct hg_ctx {
     hg_node **tape;
     int64_t tape_len;
     int64_t tape_cap;
+    struct hg_free_list *free_list; /* tensor data released for reuse (hg_tensor_release) */
+    size_t bumped, bump_peak;       /* arena bytes handed out from chunks, and their peak */
+    bool release_in_backward;       /* see hg_tape_set_release */
+    hg_grad_ready_fn grad_ready; /* see hg_tape_set_grad_ready_hook (NULL: none) */
+    void *grad_ready_user;
 };
 
 /* Scratch marks: everything hg_ctx_alloc'ed after m = hg_ctx_mark_get(ctx) is handed back by
@@ -30,9 +35,17 @@ typedef struct hg_ctx_mark {
 } hg_ctx_mark;
 hg_ctx_mark hg_ctx_mark_get(const hg_ctx *ctx);
 void hg_ctx_release(hg_ctx *ctx, hg_ctx_mark m);
+/* Tensor data: like hg_ctx_alloc/hg_ctx_calloc, but first reuses memory that
+ * hg_tensor_release handed back (best fit). Only tensor data goes through here, never op
+ * scratch taken inside a mark window, so a released block cannot be lost by hg_ctx_release. */
+void *hg_ctx_alloc_data(hg_ctx *ctx, size_t bytes, bool zero);
+/* Hands `bytes` (as allocated) at p back for hg_ctx_alloc_data; false (nothing done) when p
+ * is not live arena memory of ctx. Debug builds fill the block with NaN. */
+bool hg_ctx_free_data(hg_ctx *ctx, void *p, size_t bytes);
 
 /* hg_tensor.flags */
 #define HG_TENSOR_VIEW 1u      /* data belongs to another tensor */
 #define HG_TENSOR_HEAP_GRAD 2u /* grad was heap-allocated (heap tensors) */
+#define HG_TENSOR_LEAF_SEEN 4u /* scratch mark of the grad-ready pre-pass (src/autodiff/tape.c) */
 
 #endif

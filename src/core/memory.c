@@ -2,7 +2,14 @@
  *
  * A context hands out memory from a list of large chunks. Reset rewinds every chunk without
  * freeing it, so a training step that allocates the same sequence every time reaches a steady
- * state with no malloc at all (ggml's discipline). */
+ * state with no malloc at all (ggml's discipline).
+ *
+ * Liveness (inference): hg_tensor_release hands a dead tensor's data back; the block goes to
+ * a free list (sorted by chunk and offset, neighbours merged) that later tensor allocations
+ * search first (best fit, split). So a forward pass without a tape occupies about the largest
+ * set of tensors alive at once instead of the sum of all of them. Op scratch (hg_ctx_alloc,
+ * mark windows) never takes from the free list: hg_ctx_release rewinds by position only and
+ * would lose such a block. */
 #include "core/internal.h"
 
 #include <stdlib.h>
@@ -51,6 +58,22 @@ typedef struct hg_chunk {
     unsigned char *base;
 } hg_chunk;
 
+typedef struct hg_free_block {
+    hg_chunk *chunk;
+    size_t off, size;
+} hg_free_block;
+
+/* Kept across resets (emptied), so steady-state steps do not malloc for it either. */
+typedef struct hg_free_list {
+    hg_free_block *b;
+    int64_t n, cap;
+} hg_free_list;
+
+static size_t round_up(size_t bytes)
+{
+    return bytes == 0 ? HG_ALIGN : (bytes + HG_ALIGN - 1) / HG_ALIGN * HG_ALIGN;
+}
+
 hg_ctx *hg_ctx_new(void)
 {
     hg_ctx *ctx = calloc(1, sizeof *ctx);
@@ -75,6 +98,9 @@ void hg_ctx_free(hg_ctx *ctx)
         c = next;
     }
     free(ctx->tape);
+    if (ctx->free_list)
+        free(ctx->free_list->b);
+    free(ctx->free_list);
     free(ctx);
 }
 
@@ -84,7 +110,11 @@ void hg_ctx_reset(hg_ctx *ctx)
         c->used = 0;
     ctx->current = ctx->chunks;
     ctx->in_use = 0;
+    ctx->bumped = 0;
     ctx->tape_len = 0;
+    /* (release_in_backward and the grad-ready hook are settings: they survive reset) */
+    if (ctx->free_list)
+        ctx->free_list->n = 0;
 }
 
 void hg_ctx_set_grad(hg_ctx *ctx, bool record) { ctx->record_grad = record; }
@@ -95,6 +125,7 @@ void hg_ctx_set_training(hg_ctx *ctx, bool training) { ctx->training = training;
 bool hg_ctx_training(const hg_ctx *ctx) { return ctx->training; }
 size_t hg_ctx_bytes_in_use(const hg_ctx *ctx) { return ctx->in_use; }
 size_t hg_ctx_peak_bytes(const hg_ctx *ctx) { return ctx->peak; }
+size_t hg_ctx_footprint_bytes(const hg_ctx *ctx) { return ctx->bump_peak; }
 
 static hg_chunk *chunk_new(size_t size)
 {
@@ -128,13 +159,25 @@ static inline void *poison(void *p, size_t bytes)
 }
 #endif
 
+static void count_alloc(hg_ctx *ctx, size_t bytes, bool bumped)
+{
+    ctx->in_use += bytes;
+    if (ctx->in_use > ctx->peak)
+        ctx->peak = ctx->in_use;
+    if (bumped) {
+        ctx->bumped += bytes;
+        if (ctx->bumped > ctx->bump_peak)
+            ctx->bump_peak = ctx->bumped;
+    }
+}
+
 static void *ctx_alloc_raw(hg_ctx *ctx, size_t bytes)
 {
     if (bytes > SIZE_MAX - HG_ALIGN) {
         hg_error(HG_ERR_NOMEM, "context allocation of %zu bytes overflows", bytes);
         return NULL;
     }
-    size_t need = bytes == 0 ? HG_ALIGN : (bytes + HG_ALIGN - 1) / HG_ALIGN * HG_ALIGN;
+    size_t need = round_up(bytes);
     /* First fit from the current chunk onwards; earlier chunks are full for this step. */
     hg_chunk *prev = NULL;
     for (hg_chunk *c = ctx->current; c; prev = c, c = c->next) {
@@ -142,9 +185,7 @@ static void *ctx_alloc_raw(hg_ctx *ctx, size_t bytes)
             void *p = c->base + c->used;
             c->used += need;
             ctx->current = c;
-            ctx->in_use += need;
-            if (ctx->in_use > ctx->peak)
-                ctx->peak = ctx->in_use;
+            count_alloc(ctx, need, true);
             return p;
         }
     }
@@ -164,9 +205,7 @@ static void *ctx_alloc_raw(hg_ctx *ctx, size_t bytes)
     }
     c->used = need;
     ctx->current = c;
-    ctx->in_use += need;
-    if (ctx->in_use > ctx->peak)
-        ctx->peak = ctx->in_use;
+    count_alloc(ctx, need, true);
     return c->base;
 }
 
@@ -200,4 +239,135 @@ void hg_ctx_release(hg_ctx *ctx, hg_ctx_mark m)
         c->used = 0;
     ctx->current = m.chunk ? m.chunk : ctx->chunks;
     ctx->in_use = m.in_use;
+    ctx->bumped = 0;
+    for (c = ctx->chunks; c; c = c->next)
+        ctx->bumped += c->used;
+    /* Blocks released inside the window that lie in the rewound memory are not free any
+     * more: the bump pointer hands them out again. */
+    hg_free_list *fl = ctx->free_list;
+    int64_t kept = 0;
+    for (int64_t i = 0; fl && i < fl->n; i++)
+        if (fl->b[i].off + fl->b[i].size <= fl->b[i].chunk->used)
+            fl->b[kept++] = fl->b[i];
+    if (fl)
+        fl->n = kept;
+}
+
+/* ---- liveness: released tensor data ------------------------------------------------------ */
+
+static hg_chunk *chunk_of(const hg_ctx *ctx, const void *p, size_t bytes)
+{
+    const unsigned char *q = p;
+    for (hg_chunk *c = ctx->chunks; c; c = c->next)
+        if (q >= c->base && q < c->base + c->used)
+            return (size_t)(q - c->base) + bytes <= c->used ? c : NULL;
+    return NULL;
+}
+
+static bool block_before(const hg_free_block *a, const hg_free_block *b)
+{
+    return a->chunk != b->chunk ? (uintptr_t)a->chunk->base < (uintptr_t)b->chunk->base
+                                : a->off < b->off;
+}
+
+/* Inserts a block in order and merges it with its neighbours in the same chunk; false when
+ * the list cannot grow (the memory then simply stays unused until reset). */
+static bool free_list_insert(hg_ctx *ctx, hg_free_block blk)
+{
+    hg_free_list *fl = ctx->free_list;
+    if (!fl && !(fl = ctx->free_list = calloc(1, sizeof *fl)))
+        return false;
+    int64_t i = 0;
+    while (i < fl->n && block_before(&fl->b[i], &blk))
+        i++;
+    bool merge_prev = i > 0 && fl->b[i - 1].chunk == blk.chunk &&
+                      fl->b[i - 1].off + fl->b[i - 1].size == blk.off;
+    bool merge_next = i < fl->n && fl->b[i].chunk == blk.chunk &&
+                      blk.off + blk.size == fl->b[i].off;
+    if (merge_prev && merge_next) {
+        fl->b[i - 1].size += blk.size + fl->b[i].size;
+        memmove(fl->b + i, fl->b + i + 1, (size_t)(fl->n - i - 1) * sizeof *fl->b);
+        fl->n--;
+        return true;
+    }
+    if (merge_prev) {
+        fl->b[i - 1].size += blk.size;
+        return true;
+    }
+    if (merge_next) {
+        fl->b[i].off = blk.off;
+        fl->b[i].size += blk.size;
+        return true;
+    }
+    if (fl->n == fl->cap) {
+        int64_t cap = fl->cap ? 2 * fl->cap : 64;
+        hg_free_block *b = realloc(fl->b, (size_t)cap * sizeof *b);
+        if (!b)
+            return false;
+        fl->b = b;
+        fl->cap = cap;
+    }
+    memmove(fl->b + i + 1, fl->b + i, (size_t)(fl->n - i) * sizeof *fl->b);
+    fl->b[i] = blk;
+    fl->n++;
+    return true;
+}
+
+bool hg_ctx_free_data(hg_ctx *ctx, void *p, size_t bytes)
+{
+    bytes = round_up(bytes);
+    hg_chunk *c = p ? chunk_of(ctx, p, bytes) : NULL;
+    if (!c)
+        return false;
+    poison(p, bytes); /* debug builds: a read after release sees NaN */
+    hg_free_block blk = {c, (size_t)((unsigned char *)p - c->base), bytes};
+    if (!free_list_insert(ctx, blk))
+        return false;
+    ctx->in_use -= bytes;
+    return true;
+}
+
+void hg_tensor_release_unsaved(hg_tensor *t)
+{
+    if (!t || !t->ctx || !t->data || (t->flags & HG_TENSOR_VIEW))
+        return;
+    if (hg_ctx_free_data(t->ctx, t->data, (size_t)hg_tensor_nfloats(t) * sizeof(float)))
+        t->data = NULL;
+}
+
+void hg_tensor_release(hg_tensor *t)
+{
+    if (t && t->ctx && !t->ctx->record_grad)
+        hg_tensor_release_unsaved(t);
+}
+
+/* The smallest free block that fits (its remainder stays free), or NULL. */
+static void *take_free(hg_ctx *ctx, size_t need)
+{
+    hg_free_list *fl = ctx->free_list;
+    int64_t best = -1;
+    for (int64_t i = 0; fl && i < fl->n; i++)
+        if (fl->b[i].size >= need && (best < 0 || fl->b[i].size < fl->b[best].size))
+            best = i;
+    if (best < 0)
+        return NULL;
+    hg_free_block *b = &fl->b[best];
+    void *p = b->chunk->base + b->off;
+    b->off += need;
+    b->size -= need;
+    if (b->size == 0) {
+        memmove(fl->b + best, fl->b + best + 1, (size_t)(fl->n - best - 1) * sizeof *fl->b);
+        fl->n--;
+    }
+    count_alloc(ctx, need, false);
+    return p;
+}
+
+void *hg_ctx_alloc_data(hg_ctx *ctx, size_t bytes, bool zero)
+{
+    void *p = ctx->free_list && bytes <= SIZE_MAX - HG_ALIGN ? take_free(ctx, round_up(bytes))
+                                                             : NULL;
+    if (!p)
+        return zero ? hg_ctx_calloc(ctx, bytes) : hg_ctx_alloc(ctx, bytes);
+    return zero ? memset(p, 0, bytes) : poison(p, bytes);
 }

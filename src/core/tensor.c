@@ -41,7 +41,7 @@ static hg_tensor *tensor_alloc(hg_ctx *ctx, hg_dtype dtype, int ndim, const int6
         t = hg_ctx_calloc(ctx, sizeof *t);
         if (!t)
             return NULL;
-        t->data = zero ? hg_ctx_calloc(ctx, nbytes) : hg_ctx_alloc(ctx, nbytes);
+        t->data = hg_ctx_alloc_data(ctx, nbytes, zero);
         if (!t->data)
             return NULL;
     } else {

@@ -94,5 +94,19 @@ static hg_tensor *cnn_forward(hg_model *m, hg_ctx *ctx, hg_tensor *x)
     return hg_linear_layer_forward(ctx, &c->fc2, x);
 }
 
+static hg_status cnn_fold(hg_model *m, int *folded)
+{
+    cnn *c = m->impl;
+    for (int st = 0; st < c->stages; st++)
+        for (int k = 0; k < c->convs; k++) {
+            bool f = false;
+            hg_status s = hg_conv_norm_fold(&c->conv[st][k], &c->norm[st][k], &m->params, &f);
+            if (s != HG_OK)
+                return s;
+            *folded += f;
+        }
+    return HG_OK;
+}
+
 const hg_model_arch hg_arch_cnn = {"cnn", "small CNN image classifier", cnn_keys, cnn_build,
-                                   cnn_forward, NULL};
+                                   cnn_forward, NULL, cnn_fold};

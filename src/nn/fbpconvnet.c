@@ -66,6 +66,11 @@ static void fbpconvnet_destroy(hg_model *m)
     free(f);
 }
 
+static hg_status fbpconvnet_fold(hg_model *m, int *folded)
+{
+    return hg_unet_net_fold_batch_norm(&((fbpconvnet *)m->impl)->unet, &m->params, folded);
+}
+
 const hg_model_arch hg_arch_fbpconvnet = {"fbpconvnet", "FBP + residual U-Net post-processing",
                                           fbpconvnet_keys, fbpconvnet_build, fbpconvnet_forward,
-                                          fbpconvnet_destroy};
+                                          fbpconvnet_destroy, fbpconvnet_fold};

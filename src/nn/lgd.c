@@ -68,4 +68,4 @@ static void lgd_destroy(hg_model *m)
 }
 
 const hg_model_arch hg_arch_lgd = {"lgd", "learned gradient descent CT reconstruction",
-                                   lgd_keys, lgd_build, lgd_forward, lgd_destroy};
+                                   lgd_keys, lgd_build, lgd_forward, lgd_destroy, NULL};

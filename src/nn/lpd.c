@@ -80,4 +80,4 @@ static void lpd_destroy(hg_model *m)
 }
 
 const hg_model_arch hg_arch_lpd = {"lpd", "learned primal-dual CT reconstruction", lpd_keys,
-                                   lpd_build, lpd_forward, lpd_destroy};
+                                   lpd_build, lpd_forward, lpd_destroy, NULL};

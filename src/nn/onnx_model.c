@@ -71,4 +71,4 @@ static void onnx_destroy(hg_model *m)
 }
 
 const hg_model_arch hg_arch_onnx = {"onnx", "an imported ONNX model (inference)", onnx_keys,
-                                    onnx_build, onnx_forward, onnx_destroy};
+                                    onnx_build, onnx_forward, onnx_destroy, NULL};

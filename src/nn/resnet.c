@@ -205,4 +205,4 @@ hg_tensor *hg_resnet_cam(hg_model *m, hg_ctx *ctx, hg_tensor *x, int cls)
 }
 
 const hg_model_arch hg_arch_resnet18 = {"resnet18", "2-D/3-D ResNet-18 image classifier",
-                                        resnet_keys, resnet_build, resnet_forward, NULL};
+                                        resnet_keys, resnet_build, resnet_forward, NULL, NULL};

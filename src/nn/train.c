@@ -104,6 +104,9 @@ hg_status hg_train(hg_model *m, const hg_task *task, const hg_train_opts *o,
         hg_optim_free(opt);
         return hg_error_status();
     }
+    /* backward frees each intermediate after its last use: the step's memory peaks near the
+     * forward activations (the loss value is read before backward) */
+    hg_tape_set_release(ctx, true);
     double t0 = now_seconds();
     double loss_value = NAN, metric = NAN;
     hg_rng base = hg_rng_new(o->seed);
@@ -138,7 +141,10 @@ hg_status hg_train(hg_model *m, const hg_task *task, const hg_train_opts *o,
             break;
         }
         hg_params_zero_grad(&m->params);
-        s = hg_backward(ctx, loss);
+        if (o->dist && o->dist->before_backward)
+            s = o->dist->before_backward(o->dist->user, ctx, step);
+        if (s == HG_OK)
+            s = hg_backward(ctx, loss);
         if (s == HG_OK && o->dist && o->dist->after_backward)
             s = o->dist->after_backward(o->dist->user, &m->params, step, &loss_value);
         if (s == HG_OK)

@@ -115,29 +115,62 @@ hg_status hg_unet_net_init(hg_unet_net *u, hg_params *params, const char *prefix
     return s;
 }
 
-static hg_tensor *act(hg_ctx *ctx, const unet *u, hg_tensor *x)
+/* Without a tape (inference) every intermediate is released right after its last use, so
+ * the arena holds only the live tensors: the skips and the one or two being computed
+ * (hg_tensor_release does nothing while a tape is recorded). */
+static hg_tensor *consume(hg_tensor *next, hg_tensor *dead)
 {
-    return u->leaky ? hg_leaky_relu(ctx, x, 0.01f) : hg_relu(ctx, x);
+    if (next != dead)
+        hg_tensor_release(dead);
+    return next;
 }
 
-static hg_tensor *block_forward(hg_ctx *ctx, const unet *u, const unet_block *b, hg_tensor *x)
+/* In place for ReLU: neither a norm's nor an add's backward reads its output. */
+static hg_tensor *act(hg_ctx *ctx, const unet *u, hg_tensor *x)
 {
-    hg_tensor *in = x;
-    for (int i = 0; i < 2; i++) {
-        x = hg_norm_layer_forward(ctx, &b->norm[i], hg_conv_layer_forward(ctx, &b->conv[i], x));
-        if (!b->residual || i == 0)
-            x = act(ctx, u, x);
-    }
-    if (!b->residual)
-        return x;
+    return u->leaky ? consume(hg_leaky_relu(ctx, x, 0.01f), x) : hg_relu_inplace(ctx, x);
+}
+
+/* The residual branch of a block: its input, pooled and projected when the shape changes. */
+static hg_tensor *residual_add(hg_ctx *ctx, const unet *u, const unet_block *b, hg_tensor *x,
+                               hg_tensor *in, bool own_input)
+{
+    hg_tensor *r = in;
     if (b->stride > 1) {
         hg_pool_opts pool = {.kernel = {b->stride, b->stride, b->stride},
                              .stride = {b->stride, b->stride, b->stride}};
-        in = hg_avg_pool(ctx, in, &pool);
+        r = hg_avg_pool(ctx, in, &pool);
     }
-    if (b->project)
-        in = hg_norm_layer_forward(ctx, &b->skip_norm, hg_conv_layer_forward(ctx, &b->skip, in));
-    return act(ctx, u, hg_add(ctx, x, in));
+    if (b->project) {
+        hg_tensor *c = hg_conv_layer_forward(ctx, &b->skip, r);
+        if (r != in)
+            hg_tensor_release(r);
+        r = consume(hg_norm_layer_forward(ctx, &b->skip_norm, c), c);
+    }
+    if (own_input && r != in)
+        hg_tensor_release(in);
+    hg_tensor *sum = hg_add(ctx, x, r);
+    hg_tensor_release(x);
+    if (r != in || own_input)
+        hg_tensor_release(r);
+    return act(ctx, u, sum);
+}
+
+/* `own_input`: x is an intermediate of the caller's that dies here. */
+static hg_tensor *block_forward(hg_ctx *ctx, const unet *u, const unet_block *b, hg_tensor *x,
+                                bool own_input)
+{
+    hg_tensor *in = x;
+    for (int i = 0; i < 2; i++) {
+        hg_tensor *c = hg_conv_layer_forward(ctx, &b->conv[i], x);
+        /* a residual block's input lives on as its skip branch */
+        if (i > 0 || (own_input && !b->residual))
+            hg_tensor_release(x);
+        x = consume(hg_norm_layer_forward(ctx, &b->norm[i], c), c);
+        if (!b->residual || i == 0)
+            x = act(ctx, u, x);
+    }
+    return b->residual ? residual_add(ctx, u, b, x, in, own_input) : x;
 }
 
 static hg_tensor *unet_forward(hg_model *m, hg_ctx *ctx, hg_tensor *x)
@@ -171,17 +204,23 @@ hg_tensor *hg_unet_net_forward_deep(hg_ctx *ctx, const hg_unet_net *u, hg_tensor
     hg_pool_opts pool = {.kernel = {2, 2, 2}, .stride = {2, 2, 2}};
     for (int l = 0; l < u->levels; l++) {
         if (l && !u->residual) /* residual encoders downsample with strided convs */
-            x = hg_max_pool(ctx, x, &pool);
-        x = skip[l] = block_forward(ctx, u, &u->enc[l], x);
+            x = hg_max_pool(ctx, x, &pool); /* the input stays alive as skip[l - 1] */
+        x = skip[l] = block_forward(ctx, u, &u->enc[l], x, l > 0 && !u->residual);
     }
     for (int l = (int)u->levels - 2; l >= 0; l--) {
-        x = hg_conv_layer_forward(ctx, &u->up[l], x);
-        hg_tensor *cat[2] = {skip[l], x};
-        x = block_forward(ctx, u, &u->dec[l], hg_concat(ctx, cat, 2, 1));
+        hg_tensor *up = consume(hg_conv_layer_forward(ctx, &u->up[l], x), x);
+        hg_tensor *cat[2] = {skip[l], up};
+        hg_tensor *joined = hg_concat(ctx, cat, 2, 1);
+        hg_tensor_release(skip[l]);
+        /* neither the transposed conv's backward nor the concat's reads `up`: free it even
+         * while training (its gradient still flows) */
+        if (joined)
+            hg_tensor_release_unsaved(up);
+        x = block_forward(ctx, u, &u->dec[l], joined, true);
         if (out && u->deep_supervision && l > 0)
             out[l] = hg_conv_layer_forward(ctx, &u->ds[l], x);
     }
-    x = hg_conv_layer_forward(ctx, &u->head, x);
+    x = consume(hg_conv_layer_forward(ctx, &u->head, x), x);
     if (out)
         out[0] = x;
     return x;
@@ -204,5 +243,28 @@ int hg_unet_deep_outputs(hg_model *m, hg_ctx *ctx, hg_tensor *x, hg_tensor **out
     return u->levels > 1 ? (int)u->levels - 1 : 1;
 }
 
+hg_status hg_unet_net_fold_batch_norm(hg_unet_net *u, hg_params *p, int *folded)
+{
+    for (int l = 0; l < u->levels; l++)
+        for (int side = 0; side < 2; side++) {
+            unet_block *b = side ? &u->dec[l] : &u->enc[l];
+            if (side && l == u->levels - 1)
+                continue; /* no decoder block at the bottom */
+            for (int i = 0; i < 2; i++) {
+                bool f = false;
+                hg_status s = hg_conv_norm_fold(&b->conv[i], &b->norm[i], p, &f);
+                if (s != HG_OK)
+                    return s;
+                *folded += f;
+            }
+        }
+    return HG_OK;
+}
+
+static hg_status unet_fold(hg_model *m, int *folded)
+{
+    return hg_unet_net_fold_batch_norm(m->impl, &m->params, folded);
+}
+
 const hg_model_arch hg_arch_unet = {"unet", "2-D/3-D U-Net for segmentation", unet_keys,
-                                    unet_build, unet_forward, NULL};
+                                    unet_build, unet_forward, NULL, unet_fold};

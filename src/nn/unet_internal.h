@@ -43,5 +43,7 @@ hg_tensor *hg_unet_net_forward(hg_ctx *ctx, const hg_unet_net *u, hg_tensor *x);
  * be NULL. */
 hg_tensor *hg_unet_net_forward_deep(hg_ctx *ctx, const hg_unet_net *u, hg_tensor *x,
                                     hg_tensor **out);
+/* hg_model_fold_batch_norm for the U-Net's conv-norm pairs (adds the count to *folded). */
+hg_status hg_unet_net_fold_batch_norm(hg_unet_net *u, hg_params *p, int *folded);
 
 #endif

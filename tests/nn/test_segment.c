@@ -16,7 +16,7 @@ static hg_tensor *pw_forward(hg_model *m, hg_ctx *ctx, hg_tensor *x)
     return hg_concat(ctx, (hg_tensor *[]){hg_add_scalar(ctx, hg_scale(ctx, x, 2.0f), 1.0f),
                                           hg_scale(ctx, x, -1.0f)}, 2, 1);
 }
-static const hg_model_arch pw_arch = {"pointwise", "test", NULL, NULL, pw_forward, NULL};
+static const hg_model_arch pw_arch = {"pointwise", "test", NULL, NULL, pw_forward, NULL, NULL};
 
 static double max_abs_diff(const hg_tensor *a, const hg_tensor *b)
 {
