@@ -88,7 +88,7 @@ static hg_status solve_all(hg_ctx *ctx, const dc_state *v, float lambda, const f
     d.work = hg_ctx_alloc(ctx, (size_t)(2 * v->c * v->s) * sizeof(float));
     if (!d.work)
         return hg_error_status();
-    hg_solver_opts so = {.max_iter = (int32_t)v->iters, .tol = 1e-6};
+    hg_solver_opts so = {.max_iter = (int32_t)v->iters, .tol = 0};
     for (int64_t b = 0; b < v->n; b++) {
         hg_linop op;
         normal_op(v, b, &d, &op);
