@@ -38,6 +38,7 @@ hg_tensor *hg_mri_t1_slices(const char *path, int64_t size, const int64_t *z, in
         return NULL;
     }
     hg_image img;
+    hg_image_init(&img);
     if (hg_nifti_read(path, &img) != HG_OK)
         return NULL;
     hg_tensor *v = img.data, *out = NULL;
