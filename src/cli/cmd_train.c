@@ -316,6 +316,43 @@ static double step_seconds(const train_cli *c, const hg_train_result *r)
     return r->seconds / (double)(r->steps_done ? r->steps_done : 1);
 }
 
+/* Reconstruction and MRI: train, save with the training summary, report. */
+static int run_recon_training(train_cli *c, const char *arch, hg_model *m, const hg_task *task,
+                              const char *val_label)
+{
+    hg_progress_begin(&c->progress, "train", c->train.steps, c->quiet);
+    hg_train_result r;
+    hg_status s = hg_train(m, task, &c->train, &r);
+    hg_progress_end(&c->progress, c->extra);
+    if (s == HG_OK && c->output) {
+        hg_metadata extra;
+        hg_metadata_init(&extra);
+        char buf[64];
+        snprintf(buf, sizeof buf, "%lld", (long long)r.steps_done);
+        hg_metadata_set(&extra, "train.steps", buf);
+        snprintf(buf, sizeof buf, "%.4f", r.metric);
+        hg_metadata_set(&extra, "train.val_psnr", buf);
+        snprintf(buf, sizeof buf, "%.3f", step_seconds(c, &r));
+        hg_metadata_set(&extra, "train.seconds_per_step", buf);
+        s = hg_model_save(m, c->output, &extra);
+        hg_metadata_free(&extra);
+    }
+    int rc = HG_EXIT_OK;
+    if (s != HG_OK)
+        rc = hg_cli_fail("train");
+    else if (c->json)
+        printf("{\"arch\": \"%s\", \"steps\": %lld, \"final_loss\": %.6g, \"val_psnr\": %.6g, "
+               "\"seconds\": %.3f, \"seconds_per_step\": %.4f, \"parameters\": %lld, "
+               "\"threads\": %d, \"seed\": %llu}\n",
+               arch, (long long)r.steps_done, r.final_loss, r.metric, r.seconds,
+               step_seconds(c, &r), (long long)hg_params_count_trainable(&m->params), hg_get_threads(),
+               (unsigned long long)c->train.seed);
+    else
+        printf("steps %lld  final loss %.6f  %s PSNR %.2f dB  time %.1f s\n",
+               (long long)r.steps_done, r.final_loss, val_label, r.metric, r.seconds);
+    return rc;
+}
+
 /* Reconstruction: the ellipse task in the model's own geometry (include/hinge/learned.h). */
 static int train_recon(train_cli *c, const char *arch)
 {
@@ -342,35 +379,7 @@ static int train_recon(train_cli *c, const char *arch)
                 arch, (long long)hg_params_count_trainable(&m->params), t.geometry.nx,
                 t.geometry.ny, t.geometry.n_angles, t.geometry.n_det, (long long)c->train.steps,
                 (long long)t.batch, (long long)t.val_count, hg_get_threads());
-    hg_progress_begin(&c->progress, "train", c->train.steps, c->quiet);
-    hg_train_result r;
-    hg_status s = hg_train(m, &task, &c->train, &r);
-    hg_progress_end(&c->progress, c->extra);
-    if (s == HG_OK && c->output) {
-        hg_metadata extra;
-        hg_metadata_init(&extra);
-        char buf[64];
-        snprintf(buf, sizeof buf, "%lld", (long long)r.steps_done);
-        hg_metadata_set(&extra, "train.steps", buf);
-        snprintf(buf, sizeof buf, "%.4f", r.metric);
-        hg_metadata_set(&extra, "train.val_psnr", buf);
-        snprintf(buf, sizeof buf, "%.3f", step_seconds(c, &r));
-        hg_metadata_set(&extra, "train.seconds_per_step", buf);
-        s = hg_model_save(m, c->output, &extra);
-        hg_metadata_free(&extra);
-    }
-    if (s != HG_OK)
-        rc = hg_cli_fail("train");
-    else if (c->json)
-        printf("{\"arch\": \"%s\", \"steps\": %lld, \"final_loss\": %.6g, \"val_psnr\": %.6g, "
-               "\"seconds\": %.3f, \"seconds_per_step\": %.4f, \"parameters\": %lld, "
-               "\"threads\": %d, \"seed\": %llu}\n",
-               arch, (long long)r.steps_done, r.final_loss, r.metric, r.seconds,
-               step_seconds(c, &r), (long long)hg_params_count_trainable(&m->params), hg_get_threads(),
-               (unsigned long long)c->train.seed);
-    else
-        printf("steps %lld  final loss %.6f  validation PSNR %.2f dB  time %.1f s\n",
-               (long long)r.steps_done, r.final_loss, r.metric, r.seconds);
+    rc = run_recon_training(c, arch, m, &task, "validation");
     hg_recon_task_free(&t);
     hg_model_free(m);
     free_cli(c);
@@ -422,35 +431,7 @@ static int train_mri(train_cli *c, const char *arch)
                 g.mask == HG_MASK_RANDOM ? "random" : "equispaced", g.acceleration,
                 g.center_fraction, (long long)train->shape[0], (long long)test->shape[0], volume,
                 (long long)c->train.steps, (long long)t.batch, hg_get_threads());
-    hg_progress_begin(&c->progress, "train", c->train.steps, c->quiet);
-    hg_train_result r;
-    hg_status s = hg_train(m, &task, &c->train, &r);
-    hg_progress_end(&c->progress, c->extra);
-    if (s == HG_OK && c->output) {
-        hg_metadata extra;
-        hg_metadata_init(&extra);
-        char buf[64];
-        snprintf(buf, sizeof buf, "%lld", (long long)r.steps_done);
-        hg_metadata_set(&extra, "train.steps", buf);
-        snprintf(buf, sizeof buf, "%.4f", r.metric);
-        hg_metadata_set(&extra, "train.val_psnr", buf);
-        snprintf(buf, sizeof buf, "%.3f", step_seconds(c, &r));
-        hg_metadata_set(&extra, "train.seconds_per_step", buf);
-        s = hg_model_save(m, c->output, &extra);
-        hg_metadata_free(&extra);
-    }
-    if (s != HG_OK)
-        rc = hg_cli_fail("train");
-    else if (c->json)
-        printf("{\"arch\": \"%s\", \"steps\": %lld, \"final_loss\": %.6g, \"val_psnr\": %.6g, "
-               "\"seconds\": %.3f, \"seconds_per_step\": %.4f, \"parameters\": %lld, "
-               "\"threads\": %d, \"seed\": %llu}\n",
-               arch, (long long)r.steps_done, r.final_loss, r.metric, r.seconds,
-               step_seconds(c, &r), (long long)hg_params_count_trainable(&m->params),
-               hg_get_threads(), (unsigned long long)c->train.seed);
-    else
-        printf("steps %lld  final loss %.6f  test-slice PSNR %.2f dB  time %.1f s\n",
-               (long long)r.steps_done, r.final_loss, r.metric, r.seconds);
+    rc = run_recon_training(c, arch, m, &task, "test-slice");
     hg_mri_task_free(&t);
     hg_tensor_free(train), hg_tensor_free(test);
     hg_model_free(m);
