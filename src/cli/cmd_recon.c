@@ -198,6 +198,29 @@ static hg_tensor *mask_from_kspace(hg_ctx *ctx, const hg_tensor *k)
     return mask;
 }
 
+/* Writes an MRI result (owned from here on) with the input's in-plane spacing and a sidecar
+ * naming the method (and model). */
+static int write_mri_image(const recon_opts *o, const hg_image *in, hg_tensor *result,
+                           const char *method, const char *model)
+{
+    hg_image out;
+    double spacing[3] = {in->spacing[0], in->spacing[1], 1};
+    hg_status st = hg_cli_image_centred(&out, result, spacing);
+    cJSON *meta = NULL;
+    int rc = HG_EXIT_OK;
+    if (st != HG_OK || hg_cli_image_sidecar_object(&out, &meta) != HG_OK) {
+        rc = hg_cli_fail("recon");
+    } else {
+        cJSON_AddStringToObject(meta, "ReconstructionMethod", method);
+        if (model)
+            cJSON_AddStringToObject(meta, "ReconstructionModel", model);
+        if (hg_nifti_write(o->out, &out, NULL) != HG_OK)
+            rc = hg_cli_fail("recon");
+    }
+    hg_image_free(&out);
+    return rc;
+}
+
 static int recon_mri(const recon_opts *o, hg_image *in)
 {
     hg_tensor *k = in->data;
@@ -210,9 +233,8 @@ static int recon_mri(const recon_opts *o, hg_image *in)
     int rc = HG_EXIT_OK;
     hg_ctx *ctx = hg_ctx_new();
     hg_linop *A = NULL, *W = NULL;
-    hg_image sens_img, out;
+    hg_image sens_img;
     hg_image_init(&sens_img);
-    hg_image_init(&out);
     hg_tensor *img = hg_tensor_new(NULL, HG_C64, 2, k->shape + 1), *result = NULL;
     hg_tensor *mask = ctx ? mask_from_kspace(ctx, k) : NULL, *sens = NULL;
     if (!img || !mask) {
@@ -283,22 +305,12 @@ static int recon_mri(const recon_opts *o, hg_image *in)
                 result->data[i] = hypotf(img->data[2 * i], img->data[2 * i + 1]);
         }
     }
-    double spacing[3] = {in->spacing[0], in->spacing[1], 1};
-    hg_status st = hg_cli_image_centred(&out, result, spacing);
+    rc = write_mri_image(o, in, result, m, NULL);
     result = NULL;
-    cJSON *meta = NULL;
-    if (st != HG_OK || hg_cli_image_sidecar_object(&out, &meta) != HG_OK) {
-        rc = hg_cli_fail("recon");
-        goto done;
-    }
-    cJSON_AddStringToObject(meta, "ReconstructionMethod", m);
-    if (hg_nifti_write(o->out, &out, NULL) != HG_OK)
-        rc = hg_cli_fail("recon");
 done:
     hg_tensor_free(img);
     hg_tensor_free(result);
     hg_image_free(&sens_img);
-    hg_image_free(&out);
     hg_linop_free(A);
     hg_linop_free(W);
     hg_ctx_free(ctx);
@@ -328,8 +340,6 @@ static int recon_mri_model(const recon_opts *o, hg_image *in)
         mask = v->valuestring;
     int rc = HG_EXIT_OK;
     hg_ctx *ctx = NULL;
-    hg_image out;
-    hg_image_init(&out);
     hg_tensor *result = NULL;
     if (hg_mri_check_acquisition(m, coils, mask, accel, cf) != HG_OK || !(ctx = hg_ctx_new())) {
         hg_error_context(hg_error_status(), "%s", path);
@@ -350,21 +360,10 @@ static int recon_mri_model(const recon_opts *o, hg_image *in)
         goto done;
     }
     memcpy(result->data, y->data, (size_t)result->numel * sizeof(float));
-    double spacing[3] = {in->spacing[0], in->spacing[1], 1};
-    hg_status st = hg_cli_image_centred(&out, result, spacing);
+    rc = write_mri_image(o, in, result, m->arch->name, o->model);
     result = NULL;
-    cJSON *meta = NULL;
-    if (st != HG_OK || hg_cli_image_sidecar_object(&out, &meta) != HG_OK) {
-        rc = hg_cli_fail("recon");
-        goto done;
-    }
-    cJSON_AddStringToObject(meta, "ReconstructionMethod", m->arch->name);
-    cJSON_AddStringToObject(meta, "ReconstructionModel", o->model);
-    if (hg_nifti_write(o->out, &out, NULL) != HG_OK)
-        rc = hg_cli_fail("recon");
 done:
     hg_tensor_free(result);
-    hg_image_free(&out);
     hg_ctx_free(ctx);
     hg_model_free(m);
     return rc;
