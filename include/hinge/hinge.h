@@ -21,6 +21,7 @@
 #include "hinge/segment.h"
 #include "hinge/seg_plan.h"
 #include "hinge/learned.h"
+#include "hinge/mri_learned.h"
 #include "hinge/lesion.h"
 #include "hinge/dist.h"
 #include "hinge/fastmri.h"

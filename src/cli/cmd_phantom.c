@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include "hinge/ct.h"
+#include "hinge/mri_learned.h"
 
 #include <cJSON.h>
 #include <getopt.h>
@@ -9,12 +10,16 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: hinge phantom shepp-logan|ellipses|chest [options] -o out.nii.gz\n\n"
+    fprintf(out, "usage: hinge phantom shepp-logan|ellipses|chest|colin27 [options] -o out.nii.gz\n\n"
                  "Rasterizes an analytic phantom (the mean over supersample^dims points per pixel).\n"
                  "  shepp-logan   modified Shepp-Logan (Toft), 2-D or 3-D\n"
                  "  ellipses      random ellipses as in the learned primal-dual experiment\n"
                  "  chest         random anatomy-like chest slice (low-dose experiment), values\n"
-                 "                in LoDoPaB-CT's attenuation units (water 0.2458)\n\n"
+                 "                in LoDoPaB-CT's attenuation units (water 0.2458)\n"
+                 "  colin27       an axial slice (--slice Z) of the Colin27 T1 volume (--data FILE,\n"
+                 "                default " HG_COLIN27_PATH "),\n"
+                 "                resampled to --size and divided by its maximum: the images of\n"
+                 "                the MRI training task (hinge train modl|varnet)\n\n"
                  "options:\n"
                  "  --size N          pixels per side (default 256)\n"
                  "  --dims 2|3        dimensions (default 2)\n"
@@ -22,12 +27,45 @@ static void usage(FILE *out)
                  "  --count M         mean number of random ellipses (default 50)\n"
                  "  --supersample S   sub-samples per pixel side (default 4)\n"
                  "  --seed S          random seed for ellipses and chest (default 0)\n"
+                 "  --slice Z         colin27: axial slice index (default 100)\n"
+                 "  --data FILE       colin27: the T1 volume\n"
                  "  -o, --output PATH output NIfTI (.nii or .nii.gz)\n");
+}
+
+/* One slice of the MRI training task's images, with its provenance in the sidecar. */
+static int write_t1_slice(const char *data, int64_t size, int64_t slice, double pixel,
+                          const char *out)
+{
+    hg_tensor *t = hg_mri_t1_slices(data, size, &slice, 1);
+    hg_image img;
+    hg_image_init(&img);
+    cJSON *meta = NULL;
+    int rc = HG_EXIT_OK;
+    double spacing[3] = {pixel, pixel, pixel};
+    if (t) { /* [1, size, size] -> [size, size]: same data */
+        t->ndim = 2;
+        t->shape[0] = t->shape[1] = size;
+    }
+    if (!t || hg_cli_image_centred(&img, t, spacing) != HG_OK ||
+        hg_cli_image_sidecar_object(&img, &meta) != HG_OK) {
+        rc = hg_cli_fail("phantom");
+    } else {
+        cJSON_AddStringToObject(meta, "Phantom", "colin27");
+        cJSON_AddStringToObject(meta, "Source", data);
+        cJSON_AddNumberToObject(meta, "Slice", (double)slice);
+        if (hg_nifti_write(out, &img, NULL) != HG_OK)
+            rc = hg_cli_fail("phantom");
+    }
+    if (!img.data)
+        hg_tensor_free(t); /* otherwise owned by img */
+    hg_image_free(&img);
+    return rc;
 }
 
 static int run_phantom(int argc, char **argv)
 {
-    int64_t size = 256, dims = 2, count = 50, super = 4, seed = 0;
+    int64_t size = 256, dims = 2, count = 50, super = 4, seed = 0, slice = 100;
+    const char *data = HG_COLIN27_PATH;
     double pixel = 1.0;
     const char *out = NULL;
     static const struct option lo[] = {
@@ -35,7 +73,8 @@ static int run_phantom(int argc, char **argv)
         {"size", required_argument, 0, 's'},    {"dims", required_argument, 0, 'd'},
         {"pixel", required_argument, 0, 'p'},   {"count", required_argument, 0, 'c'},
         {"supersample", required_argument, 0, 'u'}, {"seed", required_argument, 0, 'e'},
-        {"threads", required_argument, 0, 't'}, {0, 0, 0, 0}};
+        {"threads", required_argument, 0, 't'}, {"slice", required_argument, 0, 'z'},
+        {"data", required_argument, 0, 'D'},    {0, 0, 0, 0}};
     int opt;
     int64_t threads = 0;
     optind = 1;
@@ -51,17 +90,22 @@ static int run_phantom(int argc, char **argv)
         case 'u': ok = hg_cli_parse_int(optarg, 1, 16, &super); break;
         case 'e': ok = hg_cli_parse_int(optarg, 0, INT64_MAX, &seed); break;
         case 't': ok = hg_cli_parse_int(optarg, 0, 1024, &threads); break;
+        case 'z': ok = hg_cli_parse_int(optarg, 0, 100000, &slice); break;
+        case 'D': data = optarg; break;
         default: return hg_cli_usage_error("phantom", "invalid option");
         }
         if (!ok)
             return hg_cli_usage_error("phantom", "invalid value '%s'", optarg);
     }
     if (optind != argc - 1)
-        return hg_cli_usage_error("phantom", "expected one phantom name (shepp-logan, ellipses or chest)");
+        return hg_cli_usage_error("phantom",
+                                  "expected one phantom name (shepp-logan, ellipses, chest or colin27)");
     if (!out)
         return hg_cli_usage_error("phantom", "missing -o output path");
     hg_set_threads((int)threads);
     const char *name = argv[optind];
+    if (strcmp(name, "colin27") == 0)
+        return write_t1_slice(data, size, slice, pixel, out);
     float scale = (float)(size * pixel / 2);
     hg_ct_phantom *ph = NULL;
     if (strcmp(name, "shepp-logan") == 0) {

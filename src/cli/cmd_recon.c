@@ -8,6 +8,7 @@
 #include "hinge/ct_sidecar.h"
 #include "hinge/learned.h"
 #include "hinge/mri.h"
+#include "hinge/mri_learned.h"
 
 #include <cJSON.h>
 #include <errno.h>
@@ -33,7 +34,11 @@ static void usage(FILE *out)
             "  rss            zero-filled root sum of squares\n"
             "  cg-sense       CG-SENSE (--iters 30, --lambda)\n"
             "  l1-wavelet     l1-wavelet (db2) by FISTA (--lambda, --iters 100)\n"
-            "  tv             TV by PDHG (--lambda, --iters 300)\n\n"
+            "  tv             TV by PDHG (--lambda, --iters 300)\n"
+            "  --model M      learned reconstruction (modl, varnet) with the trained model M\n"
+            "                 (a path or NAME as above); the k-space's coils, size and mask\n"
+            "                 (and its sidecar's Coils, Mask, Acceleration, CenterFraction)\n"
+            "                 must match the model's; writes the magnitude image\n\n"
             "options:\n"
             "  --filter NAME  ramp | shepp-logan | cosine | hamming | hann (default ramp)\n"
             "  --cutoff F     filter cutoff as a fraction of Nyquist, (0, 1] (default 1)\n"
@@ -193,6 +198,29 @@ static hg_tensor *mask_from_kspace(hg_ctx *ctx, const hg_tensor *k)
     return mask;
 }
 
+/* Writes an MRI result (owned from here on) with the input's in-plane spacing and a sidecar
+ * naming the method (and model). */
+static int write_mri_image(const recon_opts *o, const hg_image *in, hg_tensor *result,
+                           const char *method, const char *model)
+{
+    hg_image out;
+    double spacing[3] = {in->spacing[0], in->spacing[1], 1};
+    hg_status st = hg_cli_image_centred(&out, result, spacing);
+    cJSON *meta = NULL;
+    int rc = HG_EXIT_OK;
+    if (st != HG_OK || hg_cli_image_sidecar_object(&out, &meta) != HG_OK) {
+        rc = hg_cli_fail("recon");
+    } else {
+        cJSON_AddStringToObject(meta, "ReconstructionMethod", method);
+        if (model)
+            cJSON_AddStringToObject(meta, "ReconstructionModel", model);
+        if (hg_nifti_write(o->out, &out, NULL) != HG_OK)
+            rc = hg_cli_fail("recon");
+    }
+    hg_image_free(&out);
+    return rc;
+}
+
 static int recon_mri(const recon_opts *o, hg_image *in)
 {
     hg_tensor *k = in->data;
@@ -205,9 +233,8 @@ static int recon_mri(const recon_opts *o, hg_image *in)
     int rc = HG_EXIT_OK;
     hg_ctx *ctx = hg_ctx_new();
     hg_linop *A = NULL, *W = NULL;
-    hg_image sens_img, out;
+    hg_image sens_img;
     hg_image_init(&sens_img);
-    hg_image_init(&out);
     hg_tensor *img = hg_tensor_new(NULL, HG_C64, 2, k->shape + 1), *result = NULL;
     hg_tensor *mask = ctx ? mask_from_kspace(ctx, k) : NULL, *sens = NULL;
     if (!img || !mask) {
@@ -278,25 +305,67 @@ static int recon_mri(const recon_opts *o, hg_image *in)
                 result->data[i] = hypotf(img->data[2 * i], img->data[2 * i + 1]);
         }
     }
-    double spacing[3] = {in->spacing[0], in->spacing[1], 1};
-    hg_status st = hg_cli_image_centred(&out, result, spacing);
+    rc = write_mri_image(o, in, result, m, NULL);
     result = NULL;
-    cJSON *meta = NULL;
-    if (st != HG_OK || hg_cli_image_sidecar_object(&out, &meta) != HG_OK) {
-        rc = hg_cli_fail("recon");
-        goto done;
-    }
-    cJSON_AddStringToObject(meta, "ReconstructionMethod", m);
-    if (hg_nifti_write(o->out, &out, NULL) != HG_OK)
-        rc = hg_cli_fail("recon");
 done:
     hg_tensor_free(img);
     hg_tensor_free(result);
     hg_image_free(&sens_img);
-    hg_image_free(&out);
     hg_linop_free(A);
     hg_linop_free(W);
     hg_ctx_free(ctx);
+    return rc;
+}
+
+/* Learned MRI: the model checks the sidecar's acquisition and the data's mask. */
+static int recon_mri_model(const recon_opts *o, hg_image *in)
+{
+    hg_tensor *k = in->data;
+    char path[4096];
+    hg_cli_model_path(o->model, path, sizeof path);
+    hg_model *m = hg_model_load(path, NULL);
+    if (!m)
+        return hg_cli_fail("recon");
+    int64_t coils = -1;
+    double accel = -1, cf = -1;
+    const char *mask = NULL;
+    const cJSON *sc = in->sidecar, *v;
+    if (sc && cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(sc, "Coils")))
+        coils = (int64_t)v->valuedouble;
+    if (sc && cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(sc, "Acceleration")))
+        accel = v->valuedouble;
+    if (sc && cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(sc, "CenterFraction")))
+        cf = v->valuedouble;
+    if (sc && cJSON_IsString(v = cJSON_GetObjectItemCaseSensitive(sc, "Mask")))
+        mask = v->valuestring;
+    int rc = HG_EXIT_OK;
+    hg_ctx *ctx = NULL;
+    hg_tensor *result = NULL;
+    if (hg_mri_check_acquisition(m, coils, mask, accel, cf) != HG_OK || !(ctx = hg_ctx_new())) {
+        hg_error_context(hg_error_status(), "%s", path);
+        rc = hg_cli_fail("recon");
+        goto done;
+    }
+    hg_ctx_set_grad(ctx, false);
+    hg_ctx_set_training(ctx, false);
+    hg_tensor *x = k->ndim == 3 ? hg_reshape(ctx, k, 4, (const int64_t[]){1, k->shape[0],
+                                                                         k->shape[1], k->shape[2]})
+                                : k;
+    hg_tensor_set_name(x, "kspace");
+    hg_tensor *y = x ? hg_model_forward(m, ctx, x) : NULL;
+    result = y ? hg_tensor_new(NULL, HG_F32, 2, y->shape + 2) : NULL;
+    if (!result) {
+        hg_error_context(hg_error_status(), "%s", path);
+        rc = hg_cli_fail("recon");
+        goto done;
+    }
+    memcpy(result->data, y->data, (size_t)result->numel * sizeof(float));
+    rc = write_mri_image(o, in, result, m->arch->name, o->model);
+    result = NULL;
+done:
+    hg_tensor_free(result);
+    hg_ctx_free(ctx);
+    hg_model_free(m);
     return rc;
 }
 
@@ -306,12 +375,7 @@ static int recon_one(const recon_opts *o, const char *input)
     if (hg_cli_read_image("recon", input, &in) != HG_EXIT_OK)
         return HG_EXIT_FAIL;
     bool ct = in.sidecar && cJSON_GetObjectItemCaseSensitive(in.sidecar, "CTGeometry");
-    if (o->model && !ct) {
-        hg_image_free(&in);
-        fprintf(stderr, "hinge recon: --model needs a CT sinogram with a geometry sidecar\n");
-        return HG_EXIT_FAIL;
-    }
-    int rc = ct ? recon_ct(o, &in) : recon_mri(o, &in);
+    int rc = ct ? recon_ct(o, &in) : o->model ? recon_mri_model(o, &in) : recon_mri(o, &in);
     hg_image_free(&in);
     return rc;
 }

@@ -10,10 +10,12 @@ extern const hg_model_arch hg_arch_unet;
 extern const hg_model_arch hg_arch_lpd, hg_arch_lgd, hg_arch_fbpconvnet;
 extern const hg_model_arch hg_arch_onnx;
 extern const hg_model_arch hg_arch_resnet18;
+extern const hg_model_arch hg_arch_modl, hg_arch_varnet;
 
 static const hg_model_arch *const archs[] = {&hg_arch_cnn, &hg_arch_unet, &hg_arch_lpd,
                                              &hg_arch_lgd, &hg_arch_fbpconvnet, &hg_arch_onnx,
-                                             &hg_arch_resnet18, NULL};
+                                             &hg_arch_resnet18, &hg_arch_modl, &hg_arch_varnet,
+                                             NULL};
 
 const hg_model_arch *const *hg_model_archs(void) { return archs; }
 

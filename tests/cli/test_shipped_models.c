@@ -7,7 +7,13 @@
  * and the PSNR of lpd.nii.gz against sl.nii.gz (data range = max of the phantom).
  * brain-mask (needs mricron-data's Colin27; skipped with a message without it):
  *   hinge segment --model brain-mask /usr/share/mricron/templates/ch2.nii.gz -o mask.nii.gz
- * and the Dice / HD95 of mask.nii.gz against ch2bet.nii.gz > 0. */
+ * and the Dice / HD95 of mask.nii.gz against ch2bet.nii.gz > 0. The shipped MRI model
+ * (models/<name>.json, "slice_psnr") likewise, on the held-out Colin27 slice 110:
+ *   hinge phantom colin27 --size 64 --slice 110 -o t1.nii.gz
+ *   hinge simulate mri --coils 8 --mask random --accel 4 --center 0.08 --noise 0.002 --seed 110 t1.nii.gz -o k.nii.gz
+ *   hinge recon --model <name> k.nii.gz -o x.nii.gz
+ * and checks that 8x k-space is refused (skipped when Colin27 is not installed). */
+#include "hinge/mri_learned.h"
 #include "test_util.h"
 
 #include <cJSON.h>
@@ -97,8 +103,38 @@ static void test_brain_mask(void)
     free(text);
 }
 
+static void check_mri_model(const char *name)
+{
+    char doc[512];
+    snprintf(doc, sizeof doc, HINGE_FIXTURES "/../../models/%s.json", name);
+    if (access(doc, R_OK) != 0)
+        return;
+    if (access(HG_COLIN27_PATH, R_OK) != 0) {
+        printf("test_shipped_models: %s skipped (no %s; apt-get install mricron-data)\n", name,
+               HG_COLIN27_PATH);
+        return;
+    }
+    double want;
+    REQUIRE(documented_number(doc, "slice_psnr", &want));
+    const char *t = hg_test_tmp("ship_t1.nii.gz"), *k = hg_test_tmp("ship_k.nii.gz");
+    const char *x = hg_test_tmp("ship_mri.nii.gz"), *k8 = hg_test_tmp("ship_k8.nii.gz");
+    CHECK(hg_test_run("%s phantom colin27 --size 64 --slice 110 -o %s", HINGE_BINARY, t) == 0);
+    CHECK(hg_test_run("%s simulate mri --coils 8 --mask random --accel 4 --center 0.08 --noise "
+                      "0.002 --seed 110 %s -o %s", HINGE_BINARY, t, k) == 0);
+    CHECK(hg_test_run("%s recon --model %s %s -o %s", HINGE_BINARY, name, k, x) == 0);
+    double p = psnr_of(t, x);
+    CHECK_MSG(fabs(p - want) <= 0.1, "%s: PSNR %.3f dB, documented %.3f dB", name, p, want);
+    /* 8x k-space (4% centre lines) is refused. */
+    CHECK(hg_test_run("%s simulate mri --coils 8 --mask random --accel 8 --center 0.04 --seed 110 "
+                      "%s -o %s", HINGE_BINARY, t, k8) == 0);
+    CHECK(hg_test_run("%s recon --model %s %s -o %s 2>/dev/null", HINGE_BINARY, name, k8,
+                      hg_test_tmp("ship_bad8.nii.gz")) == 1);
+}
+
 int main(void)
 {
+    check_mri_model("varnet-t1-4x");
+    check_mri_model("modl-t1-4x");
     test_brain_mask();
     double documented;
     if (!documented_number(HINGE_FIXTURES "/../../models/lpd-ellipse.json", "shepp_logan_psnr",
