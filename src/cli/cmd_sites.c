@@ -102,7 +102,7 @@ static void usage(FILE *out)
             "                      p_gamma gamma_min gamma_max p_contrast contrast_min\n"
             "                      contrast_max p_noise noise_std p_bias bias_strength p_blur\n"
             "                      blur_sigma_max p_lowres lowres_min p_flip)\n"
-            "  --steps N (1500), --batch N (8), --lr X (2e-3, Adam, cosine decay)\n"
+            "  --steps N (400), --batch N (8), --lr X (2e-3, Adam, cosine decay)\n"
             "  --train-samples N   training images (default 200)\n"
             "  --val-samples N     validation images at site A (default 20)\n"
             "  --eval-every N      validation period (default: at the end)\n"
@@ -565,7 +565,7 @@ static int eval(sites_cli *c)
 
 static int run_sites(int argc, char **argv)
 {
-    sites_cli c = {.size = 64, .classes = 4, .objects = 6, .dr = dr_default, .steps = 1500,
+    sites_cli c = {.size = 64, .classes = 4, .objects = 6, .dr = dr_default, .steps = 400,
                    .batch = 8, .train_samples = 200, .val_samples = 20, .lr = 2e-3,
                    .test_sites = "ABC", .count = 50, .reps = 2000};
     static const struct option longopts[] = {
