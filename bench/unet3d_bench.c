@@ -12,7 +12,10 @@
  *   gcc -O2 -fopenmp -Iinclude bench/unet3d_bench.c build/libhinge.a -o /tmp/unet3d_bench \
  *       $(pkg-config --libs openblas fftw3f libcjson zlib libpng) -lnifti2 -lznz -lm
  *   /tmp/unet3d_bench [--threads 2] [--features 16] [--patch 96] [--window 96]
- *                     [--repeat 3] [--only train|infer]
+ *                     [--repeat 3] [--only train|infer] [--check PATH]
+ * --check PATH writes the model (PATH) and a 1 x 1 x 32^3 input with hinge's output
+ * (PATH.io.safetensors: "x", "y") so that the peer (same flag) can prove it runs the same
+ * network: it loads the weights and reports the largest output difference.
  */
 #include "hinge/hinge.h"
 #include "hinge/segment.h"
@@ -120,10 +123,36 @@ static int bench_infer(int features, int window, int repeat, double *ms, double 
     return 0;
 }
 
+/* The model and one input/output pair for the peer's equivalence check. */
+static int write_check(int features, const char *path)
+{
+    hg_model *m = make_model(features);
+    hg_ctx *ctx = hg_ctx_new();
+    hg_params io;
+    hg_params_init(&io);
+    hg_tensor *x = hg_params_add(&io, "x", false, 5, (const int64_t[]){1, 1, 32, 32, 32});
+    if (!m || !ctx || !x)
+        return fail("check setup");
+    hg_rng r = hg_rng_new(5);
+    hg_rng_fill_normal(&r, x->data, x->numel, 0, 1);
+    hg_ctx_set_grad(ctx, false);
+    hg_ctx_set_training(ctx, false);
+    hg_tensor *y = hg_model_forward(m, ctx, x);
+    char io_path[1024];
+    snprintf(io_path, sizeof io_path, "%s.io.safetensors", path);
+    if (!y || hg_params_adopt(&io, "y", hg_tensor_clone(NULL, y)) != HG_OK ||
+        hg_model_save(m, path, NULL) != HG_OK || hg_safetensors_save(io_path, &io, NULL))
+        return fail("check");
+    hg_params_free(&io);
+    hg_ctx_free(ctx);
+    hg_model_free(m);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     int threads = 2, features = 16, patch = 96, window = 96, repeat = 3;
-    const char *only = "";
+    const char *only = "", *check = NULL;
     for (int i = 1; i + 1 < argc; i += 2) {
         int v = atoi(argv[i + 1]);
         if (strcmp(argv[i], "--threads") == 0) threads = v;
@@ -132,11 +161,19 @@ int main(int argc, char **argv)
         else if (strcmp(argv[i], "--window") == 0) window = v;
         else if (strcmp(argv[i], "--repeat") == 0) repeat = v;
         else if (strcmp(argv[i], "--only") == 0) only = argv[i + 1];
+        else if (strcmp(argv[i], "--check") == 0) check = argv[i + 1];
         else return fprintf(stderr, "unet3d_bench: unknown option %s\n", argv[i]), 2;
     }
     hg_set_threads(threads);
+    if (check)
+        return write_check(features, check);
+    hg_model *m = make_model(features);
+    if (!m)
+        return fail("model");
     printf("{\n  \"_hinge\": {\"threads\": %d, \"features\": %d, \"patch\": %d, \"window\": %d, "
-           "\"overlap\": 0.5}", threads, features, patch, window);
+           "\"overlap\": 0.5, \"parameters\": %lld}", threads, features, patch, window,
+           (long long)hg_params_count_trainable(&m->params));
+    hg_model_free(m);
     if (strcmp(only, "infer") != 0) {
         double ms = 0, peak = 0;
         if (bench_train(features, patch, repeat, &ms, &peak))

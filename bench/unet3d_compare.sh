@@ -15,6 +15,11 @@ if [ ! -x "$bin" ] || [ "$bin" -ot bench/unet3d_bench.c ] || [ "$bin" -ot "$buil
   gcc -O2 -fopenmp -Iinclude bench/unet3d_bench.c -o "$bin" -L"$build" -lhinge -Wl,-rpath,"$(cd "$build" && pwd)" -lm
 fi
 tmp=$(mktemp -d)
+# same network: hinge's weights in the peer reproduce hinge's output (fails the script if not)
+features=16; prev=""
+for a in "$@"; do [ "$prev" = "--features" ] && features=$a; prev=$a; done
+"$bin" --features "$features" --check "$tmp/model.safetensors"
+/usr/bin/python3 bench/unet3d_torch.py --features "$features" --check "$tmp/model.safetensors"
 for r in $(seq "$rounds"); do
   "$bin" --threads "$threads" "$@" > "$tmp/h$r.json"
   /usr/bin/python3 bench/unet3d_torch.py --threads "$threads" "$@" > "$tmp/p$r.json" 2>/dev/null

@@ -11,7 +11,9 @@ LeakyReLU 0.01) x 2 per level; MaxPool3d(2) down; ConvTranspose3d(2, stride 2) u
          the first to the last valid position, step <= floor(W (1 - overlap))), no_grad.
 Prints one JSON object: workload -> {"ms": min over runs, "runs": n}.
 Usage: bench/unet3d_torch.py [--threads 2] [--features 16] [--patch 96] [--window 96]
-                             [--repeat 3] [--only train|infer]
+                             [--repeat 3] [--only train|infer] [--check PATH]
+--check PATH (written by `unet3d_bench --check PATH`): loads hinge's weights into this model,
+runs hinge's 1 x 1 x 32^3 input and prints the largest difference from hinge's output.
 """
 import argparse
 import json
@@ -90,6 +92,50 @@ def sliding_window(model, x, win, overlap=0.5):
     return out / wsum
 
 
+def read_safetensors(path):
+    import struct
+    import numpy as np
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        data = f.read()
+    out = {}
+    for k, v in header.items():
+        if k != "__metadata__":
+            a, b = v["data_offsets"]
+            out[k] = torch.from_numpy(np.frombuffer(data[a:b], dtype="<f4").copy()
+                                      .reshape(v["shape"]))
+    return out
+
+
+def hinge_names(levels=4):
+    """torch parameter name -> hinge's name (src/nn/unet.c)."""
+    names = {}
+    for i, blk in [(f"enc.{l}", f"enc{l}") for l in range(levels)] + \
+            [(f"dec.{j}", f"dec{levels - 2 - j}") for j in range(levels - 1)]:
+        for t, h in (("0", "conv0"), ("1", "norm0"), ("3", "conv1"), ("4", "norm1")):
+            names[f"{i}.{t}.weight"] = f"{blk}.{h}.weight"
+            if h.startswith("norm"):
+                names[f"{i}.{t}.bias"] = f"{blk}.{h}.bias"
+    for j in range(levels - 1):
+        for w in ("weight", "bias"):
+            names[f"up.{j}.{w}"] = f"up{levels - 2 - j}.{w}"
+    names["head.weight"], names["head.bias"] = "head.weight", "head.bias"
+    return names
+
+
+def check(path, features):
+    w, io = read_safetensors(path), read_safetensors(path + ".io.safetensors")
+    model = UNet3d(features).eval()
+    sd = {k: w[h] for k, h in hinge_names().items()}
+    model.load_state_dict(sd, strict=True)
+    with torch.no_grad():
+        y = model(io["x"])
+    err = float((y - io["y"]).abs().max() / io["y"].abs().max())
+    print(json.dumps({"check": path, "max_abs_diff_rel": err}))
+    return err
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=2)
@@ -98,12 +144,16 @@ def main():
     ap.add_argument("--window", type=int, default=96)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--only", default="")
+    ap.add_argument("--check", default="")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
+    if a.check:
+        raise SystemExit(0 if check(a.check, a.features) < 1e-4 else 1)
     torch.manual_seed(0)
     res = {"_peer": {"torch": torch.__version__, "threads": torch.get_num_threads(),
                      "features": a.features, "patch": a.patch, "window": a.window,
-                     "overlap": 0.5}}
+                     "overlap": 0.5,
+                     "parameters": sum(p.numel() for p in UNet3d(a.features).parameters())}}
     if a.only != "infer":
         model = UNet3d(a.features)
         opt = torch.optim.Adam(model.parameters(), lr=1e-3)
