@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # 3-D U-Net: hinge (bench/unet3d_bench.c) and PyTorch (bench/unet3d_torch.py), same model and
 # settings, one after the other, ROUNDS times (default 2), with the speed ratio
-# (torch ms / hinge ms: > 1 means hinge is faster). Extra arguments go to both programs
+# (torch / hinge: > 1 means hinge is faster), for wall time and for process CPU time (the
+# latter is less disturbed by other jobs on a shared machine). Extra arguments go to both programs
 # (--features F --patch P --window W --repeat N --only train|infer).
 # Usage: bench/unet3d_compare.sh [build dir] [args...]; THREADS (default 2), ROUNDS.
 set -euo pipefail
@@ -27,14 +28,17 @@ done
 /usr/bin/python3 - "$tmp" "$rounds" <<'PY'
 import json, sys
 d, rounds = sys.argv[1], int(sys.argv[2])
-print(f"{'round':6s} {'workload':32s} {'hinge ms':>10s} {'torch ms':>10s} {'torch/hinge':>11s}")
+print(f"{'round':6s} {'workload':32s} {'hinge ms':>10s} {'torch ms':>10s} {'ratio':>7s}"
+      f" {'hinge cpu':>10s} {'torch cpu':>10s} {'ratio':>7s}")
 for r in range(1, rounds + 1):
     h = json.load(open(f"{d}/h{r}.json")); p = json.load(open(f"{d}/p{r}.json"))
     for k, v in h.items():
         if k.startswith("_"): continue
-        pm = p.get(k, {}).get("ms")
+        pm, pc = p.get(k, {}).get("ms"), p.get(k, {}).get("cpu_ms")
         ratio = f"{pm / v['ms']:.2f}x" if pm else "-"
-        print(f"{r:<6d} {k:32s} {v['ms']:10.1f} {pm if pm else float('nan'):10.1f} {ratio:>11s}")
+        cr = f"{pc / v['cpu_ms']:.2f}x" if pc else "-"
+        print(f"{r:<6d} {k:32s} {v['ms']:10.1f} {pm if pm else float('nan'):10.1f} {ratio:>7s}"
+              f" {v['cpu_ms']:10.1f} {pc if pc else float('nan'):10.1f} {cr:>7s}")
 print("hinge:", h.get("_hinge"), "\npeer:", p.get("_peer"))
 PY
 rm -rf "$tmp"

@@ -32,8 +32,8 @@ typedef struct hg_sites_task {
     hg_task inner;          /* private: the shapes task that renders the anatomy */
 } hg_sites_task;
 
-/* The training task; t must outlive it. Fails (NULL batch function) never: argument errors
- * are reported by the first batch. */
+/* The training task (metric: validation Dice at val_site); t must outlive it. Invalid
+ * settings (no site, patches, seg.augment) are reported by the first batch. */
 hg_task hg_sites_task_make(hg_sites_task *t);
 
 /* Renders images first..first+n-1 of the shapes data set `seed` acquired at `site`
