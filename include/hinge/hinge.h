@@ -20,6 +20,7 @@
 #include "hinge/seg_data.h"
 #include "hinge/segment.h"
 #include "hinge/seg_plan.h"
+#include "hinge/sites.h"
 #include "hinge/learned.h"
 #include "hinge/mri_learned.h"
 #include "hinge/lesion.h"
