@@ -3,13 +3,17 @@
  * Exporters rename parameters ("onnx::Conv_123") and rewrite layers (PyTorch in eval mode
  * folds every BatchNorm into the conv before it), so names cannot be trusted. The mapping goes
  * by graph structure instead: the native parameters, in registration order, are grouped into
- * layers (conv, batch norm, affine norm, linear) and paired in order with the ONNX nodes that
- * hold weights (Conv/ConvTranspose, BatchNormalization, InstanceNormalization, Gemm/MatMul)
- * in the graph's topological order. Every pair is checked by shape. Because the pairing alone
- * cannot prove the wiring (skip order, activations), the result is then verified by running
- * both models on the same random input: the conversion fails unless the outputs agree.
- * A new architecture needs no code here as long as its layers are registered in the order its
- * forward pass uses them (true of unet; resnet only needs the same). */
+ * layers (conv, batch norm, affine norm, linear). Each conv, linear or affine norm pairs with
+ * the first unpaired ONNX node holding weights (Conv/ConvTranspose, InstanceNormalization,
+ * Gemm/MatMul), in the graph's topological order, that fits it by kind and shape: exporters
+ * order a block's independent branches either way (a ResNet's projection shortcut may come
+ * before conv2), so nodes that do not fit are passed over and paired later. Each batch norm
+ * pairs with the BatchNormalization node reading its conv's output, or, when there is none,
+ * takes the bias the exporter folded into that conv. Because the pairing alone cannot prove
+ * the wiring (skip order, activations), the result is then verified by running both models on
+ * the same random input: the conversion fails unless the outputs agree. A new architecture
+ * needs no code here as long as each norm is registered right after its conv (true of unet
+ * and resnet18). */
 #include "hinge/nn.h"
 #include "hinge/onnx.h"
 #include "io/onnx/onnx_internal.h"
@@ -34,6 +38,7 @@ typedef struct onnx_layer {
     const ox_const *p[4]; /* as the operator's inputs 1..4; NULL when absent */
     float eps;
     bool trans_b; /* Gemm: weight stored [out, in] (else [in, out], also MatMul) */
+    bool used;    /* paired with a native layer */
 } onnx_layer;
 
 static const char *native_names[] = {"conv", "batch norm", "instance/group norm", "linear"};
@@ -103,6 +108,20 @@ static const ox_const *const_in(const hg_onnx_model *m, const ox_node *n, int k)
     return &m->consts[n->in[k]].c;
 }
 
+/* The constant added to a MatMul's output (how a Linear's bias exports), or NULL. */
+static const ox_const *matmul_bias(const hg_onnx_model *m, const ox_node *mm)
+{
+    for (int i = 0; i < m->n_nodes; i++) {
+        const ox_node *nd = &m->nodes[i];
+        if (strcmp(nd->op, "Add") != 0 || nd->n_in != 2)
+            continue;
+        for (int k = 0; k < 2; k++)
+            if (nd->in[k] == mm->out[0] && const_in(m, nd, 1 - k))
+                return const_in(m, nd, 1 - k);
+    }
+    return NULL;
+}
+
 /* The ONNX nodes that hold weights, in topological order. */
 static hg_status onnx_layers(const hg_onnx_model *m, onnx_layer *out, int max, int *count)
 {
@@ -126,8 +145,14 @@ static hg_status onnx_layers(const hg_onnx_model *m, onnx_layer *out, int max, i
             l->p[k] = const_in(m, nd, k + 1);
         l->eps = ox_attr_float(nd->proto, "epsilon", 1e-5f);
         l->trans_b = !strcmp(op, "Gemm") && ox_attr_int(nd->proto, "transB", 0) != 0;
+        if (!strcmp(op, "Gemm") && (ox_attr_float(nd->proto, "alpha", 1.0f) != 1.0f ||
+                                    ox_attr_float(nd->proto, "beta", 1.0f) != 1.0f ||
+                                    ox_attr_int(nd->proto, "transA", 0) != 0))
+            return hg_error(HG_ERR_UNSUPPORTED, "convert: ONNX Gemm node '%s' scales or "
+                            "transposes its operands (alpha, beta, transA): a linear layer "
+                            "cannot hold it", nd->name);
         if (!strcmp(op, "MatMul"))
-            l->p[1] = NULL; /* a bias would be a separate Add */
+            l->p[1] = matmul_bias(m, nd);
     }
     *count = n;
     return HG_OK;
@@ -177,8 +202,9 @@ static hg_status copy_exact(const native_layer *nl, int k, const char *what,
     return HG_OK;
 }
 
-/* Fills a linear layer from Gemm (B [out, in] with transB, else [in, out]) or MatMul. */
-static hg_status fill_linear(const native_layer *nl, const onnx_layer *ol)
+/* Fills a linear layer's weight from Gemm (B [out, in] with transB, else [in, out]) or
+ * MatMul ([in, out]). */
+static hg_status fill_linear_weight(const native_layer *nl, const onnx_layer *ol)
 {
     hg_tensor *w = nl->p[0];
     const ox_const *c = ol->p[0];
@@ -193,9 +219,27 @@ static hg_status fill_linear(const native_layer *nl, const onnx_layer *ol)
     return HG_OK;
 }
 
+/* The bias: Gemm's C, or the constant a MatMul's output is added to; none is zero. */
+static hg_status fill_linear(const native_layer *nl, const onnx_layer *ol)
+{
+    hg_status s = fill_linear_weight(nl, ol);
+    if (s || !nl->p[1]) {
+        if (!s && ol->p[1])
+            return hg_error(HG_ERR_INVALID, "convert: ONNX %s node '%s' has a bias, native "
+                            "linear '%s' has none", ol->node->op, ol->node->name, nl->prefix);
+        return s;
+    }
+    if (!ol->p[1]) {
+        hg_tensor_fill(nl->p[1], 0.0f);
+        return HG_OK;
+    }
+    return copy_exact(nl, 1, "bias", ol, ol->p[1]);
+}
+
 typedef struct convert_state {
     const ox_const *pending_bias; /* a conv bias the native conv lacks: goes to the next BN */
     const onnx_layer *pending_from;
+    const onnx_layer *last; /* the ONNX node paired with the previous native layer */
     int fused;
 } convert_state;
 
@@ -220,15 +264,14 @@ static hg_status fill_conv(convert_state *st, const native_layer *nl, const onnx
 }
 
 /* BN(x + b) with statistics (mean, var) is BN(x) with mean - b; a BN the exporter folded
- * into the conv is the identity plus the conv's bias (mean 0, var 1 - eps, gamma 1). */
-static hg_status fill_batch_norm(convert_state *st, const native_layer *nl, const onnx_layer *ol,
-                                 bool *consumed)
+ * into the conv is the identity plus the conv's bias (mean 0, var 1 - eps, gamma 1).
+ * ol: the BatchNormalization node reading the conv's output, or NULL (folded). */
+static hg_status fill_batch_norm(convert_state *st, const native_layer *nl, const onnx_layer *ol)
 {
     int64_t c = nl->p[0]->numel;
     const ox_const *b = st->pending_bias;
     st->pending_bias = NULL;
-    if (ol && !strcmp(ol->node->op, "BatchNormalization")) {
-        *consumed = true;
+    if (ol) {
         static const char *const what[4] = {"weight", "bias", "running_mean", "running_var"};
         for (int k = 0; k < 4; k++) {
             hg_status s = copy_exact(nl, k, what[k], ol, ol->p[k]);
@@ -242,13 +285,11 @@ static hg_status fill_batch_norm(convert_state *st, const native_layer *nl, cons
         }
         return HG_OK;
     }
-    *consumed = false;
     if (!b)
         return hg_error(HG_ERR_INVALID, "convert: native batch norm '%s' has no ONNX "
-                        "counterpart: the node after %s is %s '%s', and the conv before has no "
-                        "bias a folded batch norm would have left", nl->prefix,
-                        st->pending_from ? st->pending_from->node->name : "the start",
-                        ol ? ol->node->op : "the end", ol ? ol->node->name : "");
+                        "counterpart: no BatchNormalization node reads the output of %s, and "
+                        "that node has no bias a folded batch norm would have left", nl->prefix,
+                        st->last ? st->last->node->name : "(no node: the model starts here)");
     hg_tensor_fill(nl->p[0], 1.0f);
     memcpy(nl->p[1]->data, b->f, (size_t)c * sizeof(float));
     hg_tensor_fill(nl->p[2], 0.0f);
@@ -269,52 +310,123 @@ static hg_status fill_affine_norm(const native_layer *nl, const onnx_layer *ol)
     return s ? s : copy_exact(nl, 1, "bias", ol, ol->p[1]);
 }
 
-static hg_status fill_all(const native_layer *nl, int nn, const onnx_layer *ol, int no,
-                          int *fused)
+/* ---- pairing --------------------------------------------------------------------------- */
+
+static bool dims_are(const ox_const *c, int nd, const int64_t *d, bool transposed)
+{
+    if (!c || c->ndim != nd)
+        return false;
+    for (int i = 0; i < nd; i++)
+        if (c->dims[i] != d[transposed ? nd - 1 - i : i])
+            return false;
+    return true;
+}
+
+/* Whether ONNX node ol is of native layer nl's kind with its weight's shape. */
+static bool fits(const native_layer *nl, const onnx_layer *ol)
+{
+    const char *op = ol->node->op;
+    const hg_tensor *w = nl->p[0];
+    switch (nl->kind) {
+    case L_CONV:
+        return (!strcmp(op, "Conv") || !strcmp(op, "ConvTranspose")) &&
+               dims_are(ol->p[0], w->ndim, w->shape, false);
+    case L_LINEAR:
+        return (!strcmp(op, "Gemm") || !strcmp(op, "MatMul")) &&
+               dims_are(ol->p[0], 2, w->shape, !ol->trans_b);
+    case L_AFFINE_NORM:
+        return !strcmp(op, "InstanceNormalization") && same_size(w, ol->p[0]);
+    case L_BATCH_NORM:
+        return !strcmp(op, "BatchNormalization") && same_size(w, ol->p[0]);
+    }
+    return false;
+}
+
+/* The ONNX counterpart of a conv, linear or affine norm: the first unpaired node in graph
+ * order that fits by kind and shape. Exporters may order the independent branches of a
+ * block either way (a ResNet's projection shortcut before or after conv2), so an unpaired
+ * node that does not fit may be passed over; pairing in order where it fits keeps equal
+ * shapes in order. With no fit, the first unpaired node is returned so that the error names
+ * it; NULL when every node is paired. */
+static onnx_layer *pair_weighted(const native_layer *nl, onnx_layer *ol, int no)
+{
+    onnx_layer *first = NULL;
+    for (int j = 0; j < no; j++) {
+        if (ol[j].used)
+            continue;
+        if (fits(nl, &ol[j]))
+            return &ol[j];
+        if (!first)
+            first = &ol[j];
+    }
+    return first;
+}
+
+/* The ONNX counterpart of a batch norm: the unpaired BatchNormalization reading the output of
+ * the node paired with the layer before (its conv); NULL if none (folded into the conv). */
+static onnx_layer *pair_batch_norm(const native_layer *nl, const onnx_layer *last,
+                                   onnx_layer *ol, int no)
+{
+    for (int j = 0; j < no; j++)
+        if (!ol[j].used && !strcmp(ol[j].node->op, "BatchNormalization") &&
+            (last ? ol[j].node->in[0] == last->node->out[0] : true) && fits(nl, &ol[j]))
+            return &ol[j];
+    return NULL;
+}
+
+static hg_status unused_bias(const convert_state *st, const char *native_prefix)
+{
+    const ox_const *b = st->pending_bias;
+    for (int64_t k = 0; b && k < b->numel; k++)
+        if (b->f[k] != 0.0f)
+            return hg_error(HG_ERR_INVALID, "convert: ONNX node '%s' has a bias, but native "
+                            "conv '%s' has none and no batch norm follows it",
+                            st->pending_from->node->name, native_prefix);
+    return HG_OK;
+}
+
+static hg_status fill_all(const native_layer *nl, int nn, onnx_layer *ol, int no, int *fused)
 {
     convert_state st = {0};
-    int j = 0;
     for (int i = 0; i < nn; i++) {
-        const onnx_layer *o = j < no ? &ol[j] : NULL;
         hg_status s = HG_OK;
+        onnx_layer *o;
         if (nl[i].kind == L_BATCH_NORM) {
-            bool consumed = false;
-            s = fill_batch_norm(&st, &nl[i], o, &consumed);
-            j += consumed;
-        } else if (!o) {
-            return hg_error(HG_ERR_INVALID, "convert: native %s '%s' and %d more native layers "
-                            "have no ONNX counterpart (the ONNX model has %d weighted nodes)",
-                            native_names[nl[i].kind], nl[i].prefix, nn - i - 1, no);
+            o = pair_batch_norm(&nl[i], st.last, ol, no);
+            s = fill_batch_norm(&st, &nl[i], o);
         } else {
-            if (st.pending_bias) {
-                const ox_const *b = st.pending_bias;
-                bool zero = true;
-                for (int64_t k = 0; k < b->numel; k++)
-                    zero = zero && b->f[k] == 0.0f;
-                if (!zero)
-                    return hg_error(HG_ERR_INVALID, "convert: ONNX node '%s' has a bias, but "
-                                    "native conv '%s' has none and no batch norm follows it",
-                                    st.pending_from->node->name, nl[i - 1].prefix);
-                st.pending_bias = NULL;
-            }
+            o = pair_weighted(&nl[i], ol, no);
+            if (!o)
+                return hg_error(HG_ERR_INVALID, "convert: native %s '%s' and %d more native "
+                                "layers have no ONNX counterpart (the ONNX model has %d "
+                                "weighted nodes)", native_names[nl[i].kind], nl[i].prefix,
+                                nn - i - 1, no);
+            if ((s = unused_bias(&st, i ? nl[i - 1].prefix : "")))
+                return s;
+            st.pending_bias = NULL;
             s = nl[i].kind == L_CONV     ? fill_conv(&st, &nl[i], o)
                 : nl[i].kind == L_LINEAR ? fill_linear(&nl[i], o)
                                          : fill_affine_norm(&nl[i], o);
-            j++;
         }
         if (s)
             return s;
+        if (o) {
+            o->used = true;
+            st.last = o;
+        }
     }
-    if (st.pending_bias)
-        for (int64_t k = 0; k < st.pending_bias->numel; k++)
-            if (st.pending_bias->f[k] != 0.0f)
-                return hg_error(HG_ERR_INVALID, "convert: ONNX node '%s' has a bias, but the "
-                                "last native conv '%s' has none", st.pending_from->node->name,
-                                nl[nn - 1].prefix);
-    if (j < no)
-        return hg_error(HG_ERR_INVALID, "convert: ONNX %s node '%s' and %d more weighted nodes "
-                        "have no native counterpart (the native model has %d layers)",
-                        ol[j].node->op, ol[j].node->name, no - j - 1, nn);
+    hg_status s = nn > 0 ? unused_bias(&st, nl[nn - 1].prefix) : HG_OK;
+    if (s)
+        return s;
+    for (int j = 0; j < no; j++)
+        if (!ol[j].used) {
+            int more = 0;
+            for (int k = j + 1; k < no; k++)
+                more += !ol[k].used;
+            return hg_error(HG_ERR_INVALID, "convert: ONNX %s node '%s' and %d more weighted "
+                            "nodes have no native counterpart (the native model has %d layers)",
+                            ol[j].node->op, ol[j].node->name, more, nn);
+        }
     *fused = st.fused;
     return HG_OK;
 }
