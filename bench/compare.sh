@@ -4,7 +4,8 @@
 # speed ratio (peer / hinge: > 1 means hinge is faster), for wall time and for process CPU time
 # (all threads; on a machine shared with other work the CPU time is the steadier measure).
 # Usage: bench/compare.sh [build dir] [extra hinge bench args, e.g. --only lpd_train_b5_128]
-# ONLY=a,b (or --only a,b among the extra args) restricts both sides to those workloads.
+# ONLY=a,b (or --only a,b among the extra args) restricts both sides to those workloads;
+# LPD_OPERATOR=none times the PyTorch LPD without its ray transform (network alone).
 # OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are passed through as set; unset both in the calling
 # command to get OpenBLAS's native kernels (both programs then use them).
 set -euo pipefail
@@ -17,23 +18,26 @@ for ((i = 0; i < ${#args[@]}; i++)); do
   [[ ${args[$i]} == --only ]] && only=${args[$((i + 1))]}
 done
 [[ -n $only && ! " ${args[*]-} " =~ " --only " ]] && args+=(--only "$only")
-"$build/hinge" bench --json --threads "$threads" "${args[@]}" > /tmp/hinge_bench.json
-echo '{}' > /tmp/peer_bench.json
-echo '{}' > /tmp/peer_lpd.json
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+"$build/hinge" bench --json --threads "$threads" "${args[@]}" > "$tmp/hinge.json"
+echo '{}' > "$tmp/peer.json"
+echo '{}' > "$tmp/lpd.json"
 if /usr/bin/python3 -c "import torch" 2>/dev/null; then
   want() { [[ -z $only ]] || [[ ",$only," =~ ,$1 ]]; }
   if want sgemm || want conv || want unet; then
-    /usr/bin/python3 bench/peer_torch.py --threads "$threads" ${only:+--only "$only"} > /tmp/peer_bench.json
+    /usr/bin/python3 bench/peer_torch.py --threads "$threads" ${only:+--only "$only"} > "$tmp/peer.json"
   fi
   if want lpd; then
     /usr/bin/python3 bench/lpd_torch.py --threads "$threads" --lib "$build/libhinge.so" \
-      ${only:+--only "$only"} > /tmp/peer_lpd.json
+      ${LPD_OPERATOR:+--operator "$LPD_OPERATOR"} ${only:+--only "$only"} > "$tmp/lpd.json"
   fi
 fi
-/usr/bin/python3 - <<'PY'
-import json
-h = json.load(open("/tmp/hinge_bench.json"))
-p = json.load(open("/tmp/peer_bench.json")); p.update(json.load(open("/tmp/peer_lpd.json")))
+/usr/bin/python3 - "$tmp" <<'PY'
+import json, sys
+d = sys.argv[1]
+h = json.load(open(f"{d}/hinge.json"))
+p = json.load(open(f"{d}/peer.json")); p.update(json.load(open(f"{d}/lpd.json")))
 print(f"{'workload':26s} {'hinge ms':>10s} {'torch ms':>10s} {'ratio':>7s}   "
       f"{'hinge CPU':>10s} {'torch CPU':>10s} {'ratio':>7s}")
 for k, v in h.items():

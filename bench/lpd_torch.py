@@ -9,7 +9,10 @@ build/libhinge.so one row at a time (adjoint of unit sinograms) into a torch spa
 K = A / ||A||, so both sides run the same operator. Timed: an Adam step on the squared error
 at batch 5 (lpd_train_b5_128) and inference of one sinogram (lpd_infer_b1_128), median of
 --repeat runs after a warm-up. Prints one JSON object like bench/peer_torch.py.
-Usage: bench/lpd_torch.py [--threads 2] [--repeat 5] [--lib build/libhinge.so]
+--operator none replaces the ray transform by free padding of the same shapes: the network
+alone, a lower bound for any operator PyTorch could use.
+Usage: bench/lpd_torch.py [--threads 2] [--repeat 5] [--only a,b] [--operator sparse|none]
+       [--lib build/libhinge.so]
 """
 import argparse
 import ctypes
@@ -80,10 +83,19 @@ def block(cin, cout):
                          nn.Conv2d(WIDTH, cout, 3, padding=1))
 
 
+def no_op_fwd(f):
+    """--operator none: a free stand-in of the operator's shapes (timing the network alone)."""
+    return nn.functional.pad(f[:, :, :ANGLES, :], (0, DET - SIZE))
+
+
+def no_op_adj(h):
+    return nn.functional.pad(h[:, :, :, :SIZE], (0, 0, 0, SIZE - ANGLES))
+
+
 class LPD(nn.Module):
     def __init__(self, k, kt):
         super().__init__()
-        self.k, self.kt = k, kt
+        self.k, self.kt = k, kt  # None: --operator none
         self.dual = nn.ModuleList([block(ND + 2, ND) for _ in range(ITERS)])
         self.primal = nn.ModuleList([block(NP + 1, NP) for _ in range(ITERS)])
 
@@ -92,9 +104,15 @@ class LPD(nn.Module):
         f = torch.zeros(n, NP, SIZE, SIZE)
         h = torch.zeros(n, ND, ANGLES, DET)
         for i in range(ITERS):
-            kf = Op.apply(f[:, 1:2], self.k, self.kt).reshape(n, 1, ANGLES, DET)
+            if self.k is None:
+                kf = no_op_fwd(f[:, 1:2])
+            else:
+                kf = Op.apply(f[:, 1:2], self.k, self.kt).reshape(n, 1, ANGLES, DET)
             h = h + self.dual[i](torch.cat([h, kf, g], 1))
-            kth = Op.apply(h[:, 0:1], self.kt, self.k).reshape(n, 1, SIZE, SIZE)
+            if self.k is None:
+                kth = no_op_adj(h[:, 0:1])
+            else:
+                kth = Op.apply(h[:, 0:1], self.kt, self.k).reshape(n, 1, SIZE, SIZE)
             f = f + self.primal[i](torch.cat([f, kth], 1))
         return f[:, 0:1]
 
@@ -116,11 +134,15 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--only", default="")
+    ap.add_argument("--operator", choices=("sparse", "none"), default="sparse",
+                    help="none: replace the ray transform by free padding (network alone)")
     ap.add_argument("--lib", default=os.path.join(os.path.dirname(__file__), "..", "build",
                                                   "libhinge.so"))
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
+    if a.operator == "none":
+        return run(a, None, None, 0)
     r, c, v = hinge_matrix(a.lib)
     k = torch.sparse_coo_tensor(np.stack([r, c]), v, (ANGLES * DET, SIZE * SIZE)).coalesce()
     # ||K|| by power iteration, as hinge does (100 iterations)
@@ -131,10 +153,14 @@ def main():
         x = x / norm
     k = (k * (1.0 / float(norm.sqrt()))).coalesce()
     kt = k.t().coalesce().to_sparse_csr()
-    k = k.to_sparse_csr()
+    return run(a, k.to_sparse_csr(), kt, int(v.size))
+
+
+def run(a, k, kt, nnz):
     net = LPD(k, kt)
-    res = {"_peer": {"torch": torch.__version__, "threads": a.threads, "nnz": int(v.size),
-                     "operator": "hinge Joseph projector as torch sparse CSR"}}
+    op = "hinge Joseph projector as torch sparse CSR" if k is not None else "none (padding)"
+    res = {"_peer": {"torch": torch.__version__, "threads": a.threads, "nnz": nnz,
+                     "operator": op}}
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     y5, t5 = torch.randn(5, 1, ANGLES, DET), torch.randn(5, 1, SIZE, SIZE)
 
