@@ -153,38 +153,46 @@ static hg_status run_unet(void *p)
     return st == HG_OK ? hg_optim_step(s->opt) : st;
 }
 
-static hg_status bench_unet(bench_cli *b, bool train)
+/* One model's training step (Adam) or inference on random data: x [4 dims] normal; y with 3
+ * dims is a 0/1 label map (cross-entropy), with 4 an image (squared error). */
+typedef struct {
+    const char *name, *arch;
+    bool train;
+    int64_t x[4], y[4];
+    int ydims, repeat;
+    uint64_t seed;
+} model_bench;
+
+static hg_status bench_model(bench_cli *b, const model_bench *mb)
 {
-    const char *name = train ? "unet2d_train_b4_256" : "unet2d_infer_b1_256";
-    if (!wanted(b, name))
+    if (!wanted(b, mb->name))
         return HG_OK;
     unet_state s = {0};
-    s.train = train;
+    s.train = mb->train;
     s.ctx = hg_ctx_new();
-    s.model = hg_model_create("unet", NULL, 0);
-    int64_t n = train ? 4 : 1;
-    s.x = hg_tensor_new(NULL, HG_F32, 4, (const int64_t[]){n, 1, 256, 256});
-    s.y = hg_tensor_new(NULL, HG_F32, 3, (const int64_t[]){n, 256, 256});
+    s.model = hg_model_create(mb->arch, NULL, 0);
+    s.x = hg_tensor_new(NULL, HG_F32, 4, mb->x);
+    s.y = hg_tensor_new(NULL, HG_F32, mb->ydims, mb->y);
     hg_status st = s.ctx && s.model && s.x && s.y ? HG_OK : hg_error_status();
     if (st == HG_OK) {
-        hg_rng r = hg_rng_new(1);
+        hg_rng r = hg_rng_new(mb->seed);
         hg_rng_fill_normal(&r, s.x->data, s.x->numel, 0, 1);
-        for (int64_t i = 0; i < s.y->numel; i++)
-            s.y->data[i] = (float)(hg_rng_u32(&r) & 1);
-        hg_ctx_set_training(s.ctx, train);
-        hg_ctx_set_grad(s.ctx, train);
-        if (train) {
-            s.opt = hg_optim_adam(&s.model->params, NULL);
-            if (!s.opt)
-                st = hg_error_status();
-        }
+        if (mb->ydims == 3)
+            for (int64_t i = 0; i < s.y->numel; i++)
+                s.y->data[i] = (float)(hg_rng_u32(&r) & 1);
+        else
+            hg_rng_fill_normal(&r, s.y->data, s.y->numel, 0, 1);
+        hg_ctx_set_training(s.ctx, mb->train);
+        hg_ctx_set_grad(s.ctx, mb->train);
+        if (mb->train && !(s.opt = hg_optim_adam(&s.model->params, NULL)))
+            st = hg_error_status();
     }
     double ms = 0;
     if (st == HG_OK)
-        st = time_median(run_unet, &s, train ? (b->repeat + 1) / 2 : b->repeat, &ms);
+        st = time_median(run_unet, &s, mb->repeat, &ms);
     if (st == HG_OK)
-        report(b, name, ms, 0);
-    if (st == HG_OK && train && !b->json)
+        report(b, mb->name, ms, 0);
+    if (st == HG_OK && mb->train && !b->json)
         printf("%-26s %10.1f MB peak context memory\n", "",
                (double)hg_ctx_peak_bytes(s.ctx) / 1048576.0);
     hg_optim_free(s.opt);
@@ -195,41 +203,22 @@ static hg_status bench_unet(bench_cli *b, bool train)
     return st;
 }
 
-/* LPD as published (10 iterations, 5+5 channels, width 32; 128^2 image, 30 angles, 183
- * detectors): an Adam step on the squared error at batch 5, and inference of one sinogram.
- * bench/lpd_torch.py runs the same network with hinge's projector as a sparse matrix. */
-static hg_status bench_lpd(bench_cli *b, bool train)
+/* The issue's U-Net (32-256, BN, batch 4 of 256^2; inference of one image) and LPD as
+ * published (10 iterations, 5+5 channels, width 32; 128^2 image, 30 angles, 183 detectors:
+ * an Adam step on the squared error at batch 5, inference of one sinogram). bench/peer_torch.py
+ * and bench/lpd_torch.py (hinge's projector as a sparse matrix) run the same in PyTorch. */
+static hg_status bench_models(bench_cli *b)
 {
-    const char *name = train ? "lpd_train_b5_128" : "lpd_infer_b1_128";
-    if (!wanted(b, name))
-        return HG_OK;
-    unet_state s = {0};
-    s.train = train;
-    s.ctx = hg_ctx_new();
-    s.model = hg_model_create("lpd", NULL, 0);
-    int64_t n = train ? 5 : 1;
-    s.x = hg_tensor_new(NULL, HG_F32, 4, (const int64_t[]){n, 1, 30, 183});
-    s.y = hg_tensor_new(NULL, HG_F32, 4, (const int64_t[]){n, 1, 128, 128});
-    hg_status st = s.ctx && s.model && s.x && s.y ? HG_OK : hg_error_status();
-    if (st == HG_OK) {
-        hg_rng r = hg_rng_new(5);
-        hg_rng_fill_normal(&r, s.x->data, s.x->numel, 0, 1);
-        hg_rng_fill_normal(&r, s.y->data, s.y->numel, 0, 1);
-        hg_ctx_set_training(s.ctx, train);
-        hg_ctx_set_grad(s.ctx, train);
-        if (train && !(s.opt = hg_optim_adam(&s.model->params, NULL)))
-            st = hg_error_status();
-    }
-    double ms = 0;
-    if (st == HG_OK)
-        st = time_median(run_unet, &s, b->repeat, &ms);
-    if (st == HG_OK)
-        report(b, name, ms, 0);
-    hg_optim_free(s.opt);
-    hg_model_free(s.model);
-    hg_tensor_free(s.x);
-    hg_tensor_free(s.y);
-    hg_ctx_free(s.ctx);
+    const int half = (b->repeat + 1) / 2;
+    const model_bench all[] = {
+        {"unet2d_train_b4_256", "unet", true, {4, 1, 256, 256}, {4, 256, 256}, 3, half, 1},
+        {"unet2d_infer_b1_256", "unet", false, {1, 1, 256, 256}, {1, 256, 256}, 3, b->repeat, 1},
+        {"lpd_train_b5_128", "lpd", true, {5, 1, 30, 183}, {5, 1, 128, 128}, 4, b->repeat, 5},
+        {"lpd_infer_b1_128", "lpd", false, {1, 1, 30, 183}, {1, 1, 128, 128}, 4, b->repeat, 5},
+    };
+    hg_status st = HG_OK;
+    for (size_t i = 0; st == HG_OK && i < sizeof all / sizeof all[0]; i++)
+        st = bench_model(b, &all[i]);
     return st;
 }
 
@@ -280,13 +269,7 @@ static hg_status bench_all(bench_cli *b)
         hg_ctx_free(s.ctx);
     }
     if (st == HG_OK)
-        st = bench_unet(b, true);
-    if (st == HG_OK)
-        st = bench_unet(b, false);
-    if (st == HG_OK)
-        st = bench_lpd(b, true);
-    if (st == HG_OK)
-        st = bench_lpd(b, false);
+        st = bench_models(b);
     return st;
 }
 

@@ -67,22 +67,6 @@ typedef struct {
 #define MLOAD(p, m) _mm512_maskz_loadu_ps(m, p)
 #define MSTORE(p, m, v) _mm512_mask_storeu_ps(p, m, v)
 #include "ops/conv_direct_isa.h"
-#undef SFX
-#undef TGT
-#undef VL
-#undef VEC
-#undef RMAX
-#undef RW
-#undef LOADU
-#undef SET1
-#undef FMA
-#undef ZERO
-#undef STOREU
-#undef HSUM
-#undef MASK_T
-#undef MASK
-#undef MLOAD
-#undef MSTORE
 
 /* ---- AVX2 + FMA: 16 registers, 6 x 2 forward accumulators, 1 x 9 weight-gradient ones --- */
 __attribute__((target("avx2,fma"))) static inline float hsum_avx2(__m256 v)
@@ -114,22 +98,6 @@ __attribute__((target("avx2,fma"))) static inline __m256i mask_avx2(int64_t n)
 #define MLOAD(p, m) _mm256_maskload_ps(p, m)
 #define MSTORE(p, m, v) _mm256_maskstore_ps(p, m, v)
 #include "ops/conv_direct_isa.h"
-#undef SFX
-#undef TGT
-#undef VL
-#undef VEC
-#undef RMAX
-#undef RW
-#undef LOADU
-#undef SET1
-#undef FMA
-#undef ZERO
-#undef STOREU
-#undef HSUM
-#undef MASK_T
-#undef MASK
-#undef MLOAD
-#undef MSTORE
 
 static const kernels k_avx512 = {"avx512", 16, 8, 3, fwd_row_avx512, wg_avx512};
 static const kernels k_avx2 = {"avx2", 8, 6, 1, fwd_row_avx2, wg_avx2};
@@ -226,6 +194,16 @@ static void pad_plane(const layout *L, const float *src, float *dst)
     }
 }
 
+/* Zero-borders samples n0 .. n0 + nc - 1 of `big` (cb channels) into xp; called by every
+ * thread of a parallel region (a work-shared loop with its barrier), or serially. */
+static void pad_chunk(const layout *L, int64_t cb, const float *big, int64_t n0, int64_t nc,
+                      float *xp)
+{
+#pragma omp for schedule(static)
+    for (int64_t pc = 0; pc < nc * cb; pc++)
+        pad_plane(L, big + (n0 * cb + pc) * L->h * L->w, xp + pc * L->plane);
+}
+
 static int threads_for(const hg_conv_plan *p, int64_t units)
 {
     int64_t macs = p->batch * p->cs * p->g.out_vol * p->kg;
@@ -266,9 +244,7 @@ hg_status hg_conv_direct_apply(hg_ctx *ctx, const hg_conv_plan *p, const float *
 #pragma omp parallel num_threads(nt) if (nt > 1)
     for (int64_t n0 = 0; n0 < p->batch; n0 += L.chunk) {
         const int64_t nc = p->batch - n0 < L.chunk ? p->batch - n0 : L.chunk;
-#pragma omp for schedule(static)
-        for (int64_t pc = 0; pc < nc * cb; pc++)
-            pad_plane(&L, big + (n0 * cb + pc) * L.h * L.w, xp + pc * L.plane);
+        pad_chunk(&L, cb, big, n0, nc, xp);
         /* Units (sample, band of rows) write disjoint outputs: dynamic is deterministic. */
 #pragma omp for schedule(dynamic)
         for (int64_t u = 0; u < nc * bands; u++) {
@@ -312,9 +288,7 @@ hg_status hg_conv_direct_weight_grad(hg_ctx *ctx, const hg_conv_plan *p, const f
     {
         for (int64_t n0 = 0; n0 < p->batch; n0 += L.chunk) {
             const int64_t nc = p->batch - n0 < L.chunk ? p->batch - n0 : L.chunk;
-#pragma omp for schedule(static)
-            for (int64_t pc = 0; pc < nc * cb; pc++)
-                pad_plane(&L, big + (n0 * cb + pc) * L.h * L.w, xp + pc * L.plane);
+            pad_chunk(&L, cb, big, n0, nc, xp);
             /* Slot s takes the units u = s (mod slots) of this chunk, in order. */
             const int64_t u0 = n0 * bands, u1 = (n0 + nc) * bands;
 #pragma omp for schedule(dynamic)

@@ -8,7 +8,7 @@
  *   LOADU(p), SET1(s), FMA(a, b, c) (a * b + c), ZERO(), STOREU(p, v), HSUM(v)
  *   MASK_T, MASK(n) (the first n lanes, n may be <= 0 or >= VL), MLOAD(p, m), MSTORE(p, m, v)
  * Only the partial vector at the end of a row is loaded or stored with a mask.
- * No include guard: included once per instruction set. */
+ * No include guard: included once per instruction set; the macros are undefined at the end. */
 
 #define HG_CAT_(a, b) a##b
 #define HG_CAT(a, b) HG_CAT_(a, b)
@@ -178,3 +178,19 @@ ATTR void FN(wg)(int R, const float *x, int64_t wp, const float *dy, int64_t ovo
 #undef AINL
 #undef ATTR
 #undef FN
+#undef SFX
+#undef TGT
+#undef VL
+#undef VEC
+#undef RMAX
+#undef RW
+#undef LOADU
+#undef SET1
+#undef FMA
+#undef ZERO
+#undef STOREU
+#undef HSUM
+#undef MASK_T
+#undef MASK
+#undef MLOAD
+#undef MSTORE
