@@ -130,7 +130,8 @@ bool hg_conv_direct_usable(const hg_conv_plan *p, bool wgrad, float beta)
     if (hg__conv_path == HG_CONV_PATH_GEMM || !pick())
         return false;
     const hg_conv_geom *g = &p->g;
-    if (p->groups != 1 || g->in[0] != 1 || g->out[0] != 1 || g->k[0] != 1)
+    if (p->groups != 1 || p->cb < 1 || p->cs < 1 || g->in[0] != 1 || g->out[0] != 1 ||
+        g->k[0] != 1)
         return false;
     for (int i = 1; i < 3; i++)
         if (g->s[i] != 1 || g->d[i] != 1 || g->k[i] > 7)
@@ -221,6 +222,8 @@ hg_status hg_conv_direct_apply(hg_ctx *ctx, const hg_conv_plan *p, const float *
     const kernels *k = pick();
     if (!k)
         return hg_error(HG_ERR_UNSUPPORTED, "conv: direct kernels need AVX2 or AVX-512");
+    if (p->batch == 0)
+        return HG_OK;
     const layout L = layout_of(p, k);
     const int64_t cb = p->cb, cs = p->cs, kv = p->g.kvol, ovol = p->g.out_vol;
     hg_conv_scratch sc = hg_conv_scratch_begin(ctx);
@@ -271,6 +274,8 @@ hg_status hg_conv_direct_weight_grad(hg_ctx *ctx, const hg_conv_plan *p, const f
     const kernels *k = pick();
     if (!k)
         return hg_error(HG_ERR_UNSUPPORTED, "conv: direct kernels need AVX2 or AVX-512");
+    if (p->batch == 0)
+        return HG_OK;
     const layout L = layout_of(p, k);
     const int64_t cb = p->cb, cs = p->cs, ovol = p->g.out_vol, wn = cs * cb * 9;
     const int64_t bands = (L.oh + HG_DIRECT_WG_ROWS - 1) / HG_DIRECT_WG_ROWS;
