@@ -63,7 +63,8 @@ typedef struct {
 #define STOREU(p, v) _mm512_storeu_ps(p, v)
 #define HSUM(v) _mm512_reduce_add_ps(v)
 #define MASK_T __mmask16
-#define MASK(n) ((n) >= 16 ? (__mmask16)0xFFFF : (n) <= 0 ? (__mmask16)0 : (__mmask16)((1u << (n)) - 1))
+#define MASK(n)                                                                               \
+    ((n) >= 16 ? (__mmask16)0xFFFF : (n) <= 0 ? (__mmask16)0 : (__mmask16)((1u << (n)) - 1))
 #define MLOAD(p, m) _mm512_maskz_loadu_ps(m, p)
 #define MSTORE(p, m, v) _mm512_mask_storeu_ps(p, m, v)
 #include "ops/conv_direct_isa.h"

@@ -1,5 +1,7 @@
 /* The convolution C (big -> small), its adjoint and its weight gradient as im2col + sgemm,
  * shared by hg_conv and hg_conv_transpose (see conv_internal.h), plus argument checking.
+ * hg_conv_apply and hg_conv_weight_grad hand the geometries the direct kernels serve better
+ * (conv_direct.c: stride 1, 2-D, by measurement) to those.
  *
  * Columns are produced in tiles of small-side positions, so the scratch matrix stays a few MB
  * (it lives in the L2/L3 caches while sgemm reads it) however large the image; the scratch is
@@ -97,8 +99,8 @@ static float *tile_scratch(hg_conv_scratch *sc, const work *wk, const char *what
     *st = HG_OK;
     if (wk->p->g.identity)
         return NULL;
-    float *s = hg_conv_scratch_alloc(sc, (size_t)(wk->nthreads * wk->p->kg * wk->t) * sizeof(float),
-                             false);
+    size_t bytes = (size_t)(wk->nthreads * wk->p->kg * wk->t) * sizeof(float);
+    float *s = hg_conv_scratch_alloc(sc, bytes, false);
     if (!s)
         *st = hg_error_context(hg_error_status(), "conv: %s scratch", what);
     return s;
