@@ -215,17 +215,27 @@ static int threads_for(const hg_conv_plan *p, int64_t units)
     return macs < HG_DIRECT_PARALLEL_MACS || nt < 1 ? 1 : (int)nt;
 }
 
+/* The kernels and the bordered layout; an error when this CPU has neither instruction set
+ * (callers ask hg_conv_direct_usable first). */
+static hg_status prepare(const hg_conv_plan *p, const kernels **k, layout *L)
+{
+    *k = pick();
+    if (!*k)
+        return hg_error(HG_ERR_UNSUPPORTED, "conv: direct kernels need AVX2 or AVX-512");
+    *L = layout_of(p, *k);
+    return HG_OK;
+}
+
 /* ---- forward: small = beta * small + C(big), beta 0 or 1 ------------------------------- */
 
 hg_status hg_conv_direct_apply(hg_ctx *ctx, const hg_conv_plan *p, const float *big,
                                const float *w, float *small, float beta)
 {
-    const kernels *k = pick();
-    if (!k)
-        return hg_error(HG_ERR_UNSUPPORTED, "conv: direct kernels need AVX2 or AVX-512");
-    if (p->batch == 0)
-        return HG_OK;
-    const layout L = layout_of(p, k);
+    const kernels *k;
+    layout L;
+    hg_status st0 = prepare(p, &k, &L);
+    if (st0 != HG_OK || p->batch == 0)
+        return st0;
     const int64_t cb = p->cb, cs = p->cs, kv = p->g.kvol, ovol = p->g.out_vol;
     hg_conv_scratch sc = hg_conv_scratch_begin(ctx);
     float *xp = hg_conv_scratch_alloc(&sc, (size_t)(L.chunk * L.sample) * sizeof(float), false);
@@ -272,12 +282,11 @@ hg_status hg_conv_direct_apply(hg_ctx *ctx, const hg_conv_plan *p, const float *
 hg_status hg_conv_direct_weight_grad(hg_ctx *ctx, const hg_conv_plan *p, const float *big,
                                      const float *small, float *dw)
 {
-    const kernels *k = pick();
-    if (!k)
-        return hg_error(HG_ERR_UNSUPPORTED, "conv: direct kernels need AVX2 or AVX-512");
-    if (p->batch == 0)
-        return HG_OK;
-    const layout L = layout_of(p, k);
+    const kernels *k;
+    layout L;
+    hg_status st0 = prepare(p, &k, &L);
+    if (st0 != HG_OK || p->batch == 0)
+        return st0;
     const int64_t cb = p->cb, cs = p->cs, ovol = p->g.out_vol, wn = cs * cb * 9;
     const int64_t bands = (L.oh + HG_DIRECT_WG_ROWS - 1) / HG_DIRECT_WG_ROWS;
     const int64_t units = p->batch * bands;
