@@ -9,6 +9,7 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 typedef struct {
     int repeat;
@@ -37,21 +38,39 @@ static int cmp_double(const void *a, const void *b)
 
 typedef hg_status (*bench_fn)(void *state);
 
-/* Median milliseconds of `repeat` runs after one warm-up run. */
+static double cpu_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static double median(double *t, int n)
+{
+    qsort(t, (size_t)n, sizeof *t, cmp_double);
+    return n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
+}
+
+/* Median milliseconds of `repeat` runs after one warm-up run; also the median CPU time of the
+ * process (all threads) per run, which a machine shared with other work inflates far less
+ * than the wall time. */
+static double last_cpu_ms;
+
 static hg_status time_median(bench_fn fn, void *state, int repeat, double *ms)
 {
     hg_status s = fn(state);
-    double t[64];
+    double t[64], c[64];
     if (repeat > 64)
         repeat = 64;
     for (int i = 0; s == HG_OK && i < repeat; i++) {
-        double t0 = hg_cli_now();
+        double t0 = hg_cli_now(), c0 = cpu_now();
         s = fn(state);
         t[i] = (hg_cli_now() - t0) * 1e3;
+        c[i] = (cpu_now() - c0) * 1e3;
     }
     if (s == HG_OK) {
-        qsort(t, (size_t)repeat, sizeof *t, cmp_double);
-        *ms = repeat % 2 ? t[repeat / 2] : 0.5 * (t[repeat / 2 - 1] + t[repeat / 2]);
+        *ms = median(t, repeat);
+        last_cpu_ms = median(c, repeat);
     }
     return s;
 }
@@ -60,7 +79,8 @@ static void report(bench_cli *b, const char *name, double ms, double flops)
 {
     double gflops = flops > 0 ? flops / ms / 1e6 : 0;
     if (b->json) {
-        printf("%s\n \"%s\": {\"ms\": %.3f", b->printed ? "," : "{", name, ms);
+        printf("%s\n \"%s\": {\"ms\": %.3f, \"cpu_ms\": %.3f", b->printed ? "," : "{", name, ms,
+               last_cpu_ms);
         if (flops > 0)
             printf(", \"gflops\": %.2f", gflops);
         if (flops > 0 && b->sgemm_gflops > 0)
@@ -71,7 +91,7 @@ static void report(bench_cli *b, const char *name, double ms, double flops)
             printf(", \"footprint_mb_all_kept\": %.1f", b->all_kept_mb);
         printf("}");
     } else {
-        printf("%-26s %10.2f ms", name, ms);
+        printf("%-26s %10.2f ms (CPU %9.2f ms)", name, ms, last_cpu_ms);
         if (flops > 0)
             printf("  %8.1f GFLOP/s", gflops);
         if (flops > 0 && b->sgemm_gflops > 0)
@@ -136,7 +156,9 @@ static hg_status run_unet(void *p)
     hg_tensor *logits = hg_model_forward(s->model, s->ctx, s->x);
     if (!s->train)
         return logits ? HG_OK : hg_error_status();
-    hg_tensor *loss = hg_cross_entropy(s->ctx, logits, s->y, NULL, -100);
+    /* The U-Net is trained on labels, LPD (s->y an image) on the squared error. */
+    hg_tensor *loss = s->y->ndim == 4 ? hg_mse_loss(s->ctx, logits, s->y)
+                                      : hg_cross_entropy(s->ctx, logits, s->y, NULL, -100);
     hg_params_zero_grad(&s->model->params);
     hg_status st = hg_backward(s->ctx, loss);
     return st == HG_OK ? hg_optim_step(s->opt) : st;
@@ -164,54 +186,83 @@ static double footprint_all_kept(hg_model *m, hg_tensor *x)
     return mb;
 }
 
-/* mode 0: training step, 1: inference, 2: inference with batch norm folded into the convs */
-static hg_status bench_unet(bench_cli *b, int mode)
+/* One model's training step (Adam) or inference on random data: x [4 dims] normal; y with 3
+ * dims is a 0/1 label map (cross-entropy), with 4 an image (squared error). */
+typedef struct {
+    const char *name, *arch;
+    bool train, fold; /* fold: batch norm folded into the convs first (inference) */
+    int64_t x[4], y[4];
+    int ydims, repeat;
+    uint64_t seed;
+} model_bench;
+
+static hg_status bench_model(bench_cli *b, const model_bench *mb)
 {
-    static const char *const names[] = {"unet2d_train_b4_256", "unet2d_infer_b1_256",
-                                        "unet2d_infer_b1_256_folded"};
-    const char *name = names[mode];
-    bool train = mode == 0;
-    if (!wanted(b, name))
+    if (!wanted(b, mb->name))
         return HG_OK;
     unet_state s = {0};
-    s.train = train;
+    s.train = mb->train;
     s.ctx = hg_ctx_new();
-    s.model = hg_model_create("unet", NULL, 0);
-    int64_t n = train ? 4 : 1;
-    s.x = hg_tensor_new(NULL, HG_F32, 4, (const int64_t[]){n, 1, 256, 256});
-    s.y = hg_tensor_new(NULL, HG_F32, 3, (const int64_t[]){n, 256, 256});
+    s.model = hg_model_create(mb->arch, NULL, 0);
+    s.x = hg_tensor_new(NULL, HG_F32, 4, mb->x);
+    s.y = hg_tensor_new(NULL, HG_F32, mb->ydims, mb->y);
     hg_status st = s.ctx && s.model && s.x && s.y ? HG_OK : hg_error_status();
-    if (st == HG_OK && mode == 2)
-        st = hg_model_fold_batch_norm(s.model, NULL);
     if (st == HG_OK) {
-        hg_rng r = hg_rng_new(1);
+        hg_rng r = hg_rng_new(mb->seed);
         hg_rng_fill_normal(&r, s.x->data, s.x->numel, 0, 1);
-        for (int64_t i = 0; i < s.y->numel; i++)
-            s.y->data[i] = (float)(hg_rng_u32(&r) & 1);
-        hg_ctx_set_training(s.ctx, train);
-        hg_ctx_set_grad(s.ctx, train);
-        hg_tape_set_release(s.ctx, true); /* as hg_train does */
-        if (train) {
-            s.opt = hg_optim_adam(&s.model->params, NULL);
-            if (!s.opt)
-                st = hg_error_status();
-        }
+        if (mb->ydims == 3)
+            for (int64_t i = 0; i < s.y->numel; i++)
+                s.y->data[i] = (float)(hg_rng_u32(&r) & 1);
+        else
+            hg_rng_fill_normal(&r, s.y->data, s.y->numel, 0, 1);
+        hg_ctx_set_training(s.ctx, mb->train);
+        hg_ctx_set_grad(s.ctx, mb->train);
+        if (mb->train && !(s.opt = hg_optim_adam(&s.model->params, NULL)))
+            st = hg_error_status();
+        if (mb->train)
+            hg_tape_set_release(s.ctx, true); /* as hg_train does */
     }
+    if (st == HG_OK && mb->fold)
+        st = hg_model_fold_batch_norm(s.model, NULL);
     double ms = 0;
     if (st == HG_OK)
-        st = time_median(run_unet, &s, train ? (b->repeat + 1) / 2 : b->repeat, &ms);
+        st = time_median(run_unet, &s, mb->repeat, &ms);
     if (st == HG_OK) {
         b->peak_mb = (double)hg_ctx_peak_bytes(s.ctx) / 1048576.0;
         b->footprint_mb = (double)hg_ctx_footprint_bytes(s.ctx) / 1048576.0;
-        if (!train)
+        if (!mb->train)
             b->all_kept_mb = footprint_all_kept(s.model, s.x);
-        report(b, name, ms, 0);
+        report(b, mb->name, ms, 0);
     }
     hg_optim_free(s.opt);
     hg_model_free(s.model);
     hg_tensor_free(s.x);
     hg_tensor_free(s.y);
     hg_ctx_free(s.ctx);
+    return st;
+}
+
+/* The issue's U-Net (32-256, BN, batch 4 of 256^2; inference of one image) and LPD as
+ * published (10 iterations, 5+5 channels, width 32; 128^2 image, 30 angles, 183 detectors:
+ * an Adam step on the squared error at batch 5, inference of one sinogram). bench/peer_torch.py
+ * and bench/lpd_torch.py (hinge's projector as a sparse matrix) run the same in PyTorch. */
+static hg_status bench_models(bench_cli *b)
+{
+    const int half = (b->repeat + 1) / 2;
+    const model_bench all[] = {
+        {"unet2d_train_b4_256", "unet", true, false, {4, 1, 256, 256}, {4, 256, 256}, 3, half, 1},
+        {"unet2d_infer_b1_256", "unet", false, false, {1, 1, 256, 256}, {1, 256, 256}, 3,
+         b->repeat, 1},
+        {"unet2d_infer_b1_256_folded", "unet", false, true, {1, 1, 256, 256}, {1, 256, 256}, 3,
+         b->repeat, 1},
+        {"lpd_train_b5_128", "lpd", true, false, {5, 1, 30, 183}, {5, 1, 128, 128}, 4,
+         b->repeat, 5},
+        {"lpd_infer_b1_128", "lpd", false, false, {1, 1, 30, 183}, {1, 1, 128, 128}, 4,
+         b->repeat, 5},
+    };
+    hg_status st = HG_OK;
+    for (size_t i = 0; st == HG_OK && i < sizeof all / sizeof all[0]; i++)
+        st = bench_model(b, &all[i]);
     return st;
 }
 
@@ -261,8 +312,8 @@ static hg_status bench_all(bench_cli *b)
         hg_tensor_free(s.x), hg_tensor_free(s.w), hg_tensor_free(s.b);
         hg_ctx_free(s.ctx);
     }
-    for (int mode = 0; st == HG_OK && mode < 3; mode++)
-        st = bench_unet(b, mode);
+    if (st == HG_OK)
+        st = bench_models(b);
     return st;
 }
 
@@ -287,7 +338,9 @@ static int run_bench(int argc, char **argv)
                    "  sgemm_2048, conv3x3_64_256_fwd, conv3x3_64_256_fwdbwd,\n"
                    "  unet2d_train_b4_256 (U-Net 32-256, BN, Adam, batch 4 of 256x256),\n"
                    "  unet2d_infer_b1_256, unet2d_infer_b1_256_folded (batch norm folded into\n"
-                   "  the convs). U-Net workloads also report peak live and arena memory.\n"
+                   "  the convs); model workloads also report peak live and arena memory,\n"
+                   "  lpd_train_b5_128 (learned primal-dual, 128^2, 30 angles, Adam, batch 5),\n"
+                   "  lpd_infer_b1_128.\n"
                    "bench/compare.sh runs these beside bench/peer_torch.py (PyTorch).\n");
             return HG_EXIT_OK;
         case 'j': b.json = true; break;

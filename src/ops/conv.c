@@ -1,4 +1,5 @@
-/* hg_conv: N-d cross-correlation (PyTorch's Conv1d/2d/3d) as im2col + sgemm.
+/* hg_conv: N-d cross-correlation (PyTorch's Conv1d/2d/3d) as im2col + sgemm, or direct
+ * AVX2/AVX-512 kernels for stride-1 2-D convs (conv_direct.c, chosen in conv_gemm.c).
  * Backward: dx = C^T(dy) (col2im), dw = dy (x) im2col(x), db = sum of dy. */
 #include "ops/conv_internal.h"
 

@@ -1,5 +1,7 @@
 /* The convolution C (big -> small), its adjoint and its weight gradient as im2col + sgemm,
  * shared by hg_conv and hg_conv_transpose (see conv_internal.h), plus argument checking.
+ * hg_conv_apply and hg_conv_weight_grad hand the geometries the direct kernels serve better
+ * (conv_direct.c: stride 1, 2-D, by measurement) to those.
  *
  * Columns are produced in tiles of small-side positions, so the scratch matrix stays a few MB
  * (it lives in the L2/L3 caches while sgemm reads it) however large the image; the scratch is
@@ -90,50 +92,15 @@ static unit unit_at(const work *wk, int64_t u)
     return r;
 }
 
-/* Scratch comes from the context and goes back to it when the kernel returns; an op called
- * without a context (heap output) takes it from the heap instead. */
-typedef struct {
-    hg_ctx *ctx;
-    hg_ctx_mark mark;
-    void *heap[2];
-    int n;
-} scratch;
-
-static scratch scratch_begin(hg_ctx *ctx)
-{
-    scratch s = {ctx, {NULL, 0, 0}, {NULL, NULL}, 0};
-    if (ctx)
-        s.mark = hg_ctx_mark_get(ctx);
-    return s;
-}
-
-static void *scratch_alloc(scratch *s, size_t bytes, bool zero)
-{
-    if (s->ctx)
-        return zero ? hg_ctx_calloc(s->ctx, bytes) : hg_ctx_alloc(s->ctx, bytes);
-    void *p = zero ? hg_calloc(1, bytes) : hg_malloc(bytes);
-    if (p)
-        s->heap[s->n++] = p;
-    return p;
-}
-
-static void scratch_end(scratch *s)
-{
-    if (s->ctx)
-        hg_ctx_release(s->ctx, s->mark);
-    for (int i = 0; i < s->n; i++)
-        hg_free(s->heap[i]);
-}
-
 /* Scratch for every thread's column tile; NULL (error set) when the context cannot provide
  * it, or when the identity geometry needs none. */
-static float *tile_scratch(scratch *sc, const work *wk, const char *what, hg_status *st)
+static float *tile_scratch(hg_conv_scratch *sc, const work *wk, const char *what, hg_status *st)
 {
     *st = HG_OK;
     if (wk->p->g.identity)
         return NULL;
-    float *s = scratch_alloc(sc, (size_t)(wk->nthreads * wk->p->kg * wk->t) * sizeof(float),
-                             false);
+    size_t bytes = (size_t)(wk->nthreads * wk->p->kg * wk->t) * sizeof(float);
+    float *s = hg_conv_scratch_alloc(sc, bytes, false);
     if (!s)
         *st = hg_error_context(hg_error_status(), "conv: %s scratch", what);
     return s;
@@ -174,9 +141,11 @@ static const float *unit_columns(const hg_conv_plan *p, const unit *r, const flo
 hg_status hg_conv_apply(hg_ctx *ctx, const hg_conv_plan *p, const float *big, const float *w,
                         float *small, float beta)
 {
+    if (hg_conv_direct_usable(p, false, beta))
+        return hg_conv_direct_apply(ctx, p, big, w, small, beta);
     work wk = work_init(p);
     hg_status st;
-    scratch sc = scratch_begin(ctx);
+    hg_conv_scratch sc = hg_conv_scratch_begin(ctx);
     float *cols = tile_scratch(&sc, &wk, "im2col", &st);
     if (st != HG_OK)
         return st;
@@ -196,7 +165,7 @@ hg_status hg_conv_apply(hg_ctx *ctx, const hg_conv_plan *p, const float *big, co
         }
     }
     blas_single_end(saved);
-    scratch_end(&sc);
+    hg_conv_scratch_end(&sc);
     return HG_OK;
 }
 
@@ -206,7 +175,7 @@ static hg_status adjoint_col2im(hg_ctx *ctx, const hg_conv_plan *p, const float 
 {
     work wk = work_init(p);
     hg_status st;
-    scratch sc = scratch_begin(ctx);
+    hg_conv_scratch sc = hg_conv_scratch_begin(ctx);
     float *cols = tile_scratch(&sc, &wk, "col2im", &st);
     if (st != HG_OK)
         return st;
@@ -249,7 +218,7 @@ static hg_status adjoint_col2im(hg_ctx *ctx, const hg_conv_plan *p, const float 
         }
     }
     blas_single_end(saved);
-    scratch_end(&sc);
+    hg_conv_scratch_end(&sc);
     return HG_OK;
 }
 
@@ -287,9 +256,9 @@ hg_status hg_conv_apply_adjoint(hg_ctx *ctx, const hg_conv_plan *p, const float 
     hg_conv_plan f;
     if (!flipped_plan(p, &f))
         return adjoint_col2im(ctx, p, small, w, big);
-    scratch sc = scratch_begin(ctx);
+    hg_conv_scratch sc = hg_conv_scratch_begin(ctx);
     const int64_t kvol = p->g.kvol, nw = p->cs * p->kg;
-    float *wf = scratch_alloc(&sc, (size_t)nw * sizeof(float), false);
+    float *wf = hg_conv_scratch_alloc(&sc, (size_t)nw * sizeof(float), false);
     if (!wf)
         return hg_error_context(hg_error_status(), "conv: flipped kernel");
     /* wf[g*cbg + ci][co][kvol-1-kk] = w[g*csg + co][ci][kk]: reversing the flat kernel index
@@ -301,16 +270,18 @@ hg_status hg_conv_apply_adjoint(hg_ctx *ctx, const hg_conv_plan *p, const float 
         wf[((gr * p->cbg + ci) * p->csg + co) * kvol + (kvol - 1 - kk)] = w[i];
     }
     hg_status st = hg_conv_apply(ctx, &f, small, wf, big, 1.0f);
-    scratch_end(&sc);
+    hg_conv_scratch_end(&sc);
     return st;
 }
 
 hg_status hg_conv_weight_grad(hg_ctx *ctx, const hg_conv_plan *p, const float *big,
                               const float *small, float *dw)
 {
+    if (hg_conv_direct_usable(p, true, 0.0f))
+        return hg_conv_direct_weight_grad(ctx, p, big, small, dw);
     work wk = work_init(p);
     hg_status st;
-    scratch sc = scratch_begin(ctx);
+    hg_conv_scratch sc = hg_conv_scratch_begin(ctx);
     float *cols = tile_scratch(&sc, &wk, "weight-gradient", &st);
     if (st != HG_OK)
         return st;
@@ -320,9 +291,9 @@ hg_status hg_conv_weight_grad(hg_ctx *ctx, const hg_conv_plan *p, const float *b
      * the slots are summed in order and transposed into dw at the end. */
     const int64_t wn = p->cs * p->kg;
     const int64_t slots = wk.units < HG_CONV_WGRAD_SLOTS ? wk.units : HG_CONV_WGRAD_SLOTS;
-    float *priv = scratch_alloc(&sc, (size_t)(slots * wn) * sizeof(float), true);
+    float *priv = hg_conv_scratch_alloc(&sc, (size_t)(slots * wn) * sizeof(float), true);
     if (!priv) {
-        scratch_end(&sc);
+        hg_conv_scratch_end(&sc);
         return hg_error_context(hg_error_status(), "conv: weight-gradient partial sums");
     }
     int saved = blas_single_begin(wk.nthreads);
@@ -355,8 +326,40 @@ hg_status hg_conv_weight_grad(hg_ctx *ctx, const hg_conv_plan *p, const float *b
         }
     }
     blas_single_end(saved);
-    scratch_end(&sc);
+    hg_conv_scratch_end(&sc);
     return HG_OK;
+}
+
+/* ---- scratch --------------------------------------------------------------------------- */
+
+hg_conv_scratch hg_conv_scratch_begin(hg_ctx *ctx)
+{
+    hg_conv_scratch s = {ctx, {NULL, 0, 0}, {NULL, NULL, NULL, NULL}, 0};
+    if (ctx)
+        s.mark = hg_ctx_mark_get(ctx);
+    return s;
+}
+
+void *hg_conv_scratch_alloc(hg_conv_scratch *s, size_t bytes, bool zero)
+{
+    if (s->ctx)
+        return zero ? hg_ctx_calloc(s->ctx, bytes) : hg_ctx_alloc(s->ctx, bytes);
+    if (s->n == (int)(sizeof s->heap / sizeof s->heap[0])) {
+        hg_error(HG_ERR_INVALID, "conv: more than %d scratch buffers", s->n);
+        return NULL;
+    }
+    void *p = zero ? hg_calloc(1, bytes) : hg_malloc(bytes);
+    if (p)
+        s->heap[s->n++] = p;
+    return p;
+}
+
+void hg_conv_scratch_end(hg_conv_scratch *s)
+{
+    if (s->ctx)
+        hg_ctx_release(s->ctx, s->mark);
+    for (int i = 0; i < s->n; i++)
+        hg_free(s->heap[i]);
 }
 
 void hg_conv_fill_bias(float *out, const float *b, int64_t batch, int64_t channels, int64_t vol)
@@ -374,12 +377,22 @@ void hg_conv_bias_grad(const float *g, float *db, int64_t batch, int64_t channel
 {
 #pragma omp parallel for schedule(static) if (batch * channels * vol > 65536)
     for (int64_t c = 0; c < channels; c++) {
-        /* Sums of 10^5..10^7 terms per channel: accumulated in double. */
+        /* Sums of 10^5..10^7 terms per channel: runs of 512 in eight float lanes (vectorized
+         * without reassociating), the runs accumulated in double. */
         double acc = 0.0;
         for (int64_t n = 0; n < batch; n++) {
             const float *gc = g + (n * channels + c) * vol;
-            for (int64_t i = 0; i < vol; i++)
-                acc += gc[i];
+            for (int64_t i0 = 0; i0 < vol; i0 += 512) {
+                int64_t len = vol - i0 < 512 ? vol - i0 : 512, i = 0;
+                float lane[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+                for (; i + 8 <= len; i += 8)
+                    for (int l = 0; l < 8; l++)
+                        lane[l] += gc[i0 + i + l];
+                for (; i < len; i++)
+                    lane[0] += gc[i0 + i];
+                for (int l = 0; l < 8; l++)
+                    acc += lane[l];
+            }
         }
         db[c] += (float)acc;
     }

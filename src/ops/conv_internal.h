@@ -56,6 +56,43 @@ hg_status hg_conv_apply_adjoint(hg_ctx *ctx, const hg_conv_plan *p, const float 
 hg_status hg_conv_weight_grad(hg_ctx *ctx, const hg_conv_plan *p, const float *big,
                               const float *small, float *dw);
 
+/* Scratch comes from the context and goes back to it at hg_conv_scratch_end; an op called
+ * without a context (heap output) takes it from the heap instead (at most 4 buffers). */
+typedef struct {
+    hg_ctx *ctx;
+    hg_ctx_mark mark;
+    void *heap[4];
+    int n;
+} hg_conv_scratch;
+
+hg_conv_scratch hg_conv_scratch_begin(hg_ctx *ctx);
+void *hg_conv_scratch_alloc(hg_conv_scratch *s, size_t bytes, bool zero);
+void hg_conv_scratch_end(hg_conv_scratch *s);
+
+/* ---- direct kernels (conv_direct.c) ---------------------------------------------------
+ * Stride-1, undilated, ungrouped 2-D (and 1-D) convolutions with few channels run as direct
+ * AVX2/AVX-512 kernels chosen at run time (one binary runs on both; without either, or for
+ * other geometries, the im2col + sgemm path above). hg_conv_apply (hence the flipped adjoint)
+ * and hg_conv_weight_grad call them when hg_conv_direct_usable says so. */
+typedef enum {
+    HG_CONV_PATH_AUTO = 0, /* by geometry and channel counts (measured, see conv_direct.c) */
+    HG_CONV_PATH_GEMM,     /* always im2col + sgemm */
+    HG_CONV_PATH_DIRECT    /* direct whenever the geometry and the CPU allow */
+} hg_conv_path;
+typedef enum { HG_CONV_ISA_AUTO = 0, HG_CONV_ISA_AVX2, HG_CONV_ISA_AVX512 } hg_conv_isa;
+/* Overrides for tests and benchmarks (not thread-safe: set them between ops). */
+extern hg_conv_path hg__conv_path;
+extern hg_conv_isa hg__conv_isa;
+
+/* `wgrad`: asks for the weight-gradient kernel (3x3 only) rather than the forward one. */
+bool hg_conv_direct_usable(const hg_conv_plan *p, bool wgrad, float beta);
+/* Name of the instruction set the direct kernels would use now ("avx512", "avx2", "none"). */
+const char *hg_conv_direct_isa(void);
+hg_status hg_conv_direct_apply(hg_ctx *ctx, const hg_conv_plan *p, const float *big,
+                               const float *w, float *small, float beta);
+hg_status hg_conv_direct_weight_grad(hg_ctx *ctx, const hg_conv_plan *p, const float *big,
+                                     const float *small, float *dw);
+
 /* out[n, c, :] = b[c] over `vol` positions (channels c). */
 void hg_conv_fill_bias(float *out, const float *b, int64_t batch, int64_t channels,
                        int64_t vol);
