@@ -92,3 +92,18 @@ hg_tensor *hg_test_get(const hg_params *p, const char *name)
     }
     return t;
 }
+
+char *hg_test_slurp(const char *path)
+{
+    unsigned char *buf;
+    size_t n;
+    if (hg_read_file(path, 1 << 22, &buf, &n) != HG_OK)
+        return strdup("");
+    char *s = realloc(buf, n + 1);
+    if (!s) {
+        free(buf);
+        return strdup("");
+    }
+    s[n] = 0;
+    return s;
+}

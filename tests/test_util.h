@@ -98,6 +98,8 @@ int hg_test_contains(const char *haystack, const char *needle);
 int hg_test_finish(const char *name);
 /* A path under the test temp directory (a rotation of 64 static buffers). */
 const char *hg_test_tmp(const char *file);
+/* The whole file (up to 4 MiB) as a NUL-terminated string to free(); "" when unreadable. */
+char *hg_test_slurp(const char *path);
 /* A path under tests/fixtures. */
 const char *hg_test_fixture(const char *file);
 /* Max |a-b| / max |b| over n floats. */

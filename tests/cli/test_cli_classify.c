@@ -13,17 +13,6 @@
 #define NIMG 10
 #define S 8
 
-static char *slurp(const char *path)
-{
-    unsigned char *buf;
-    size_t n;
-    if (hg_read_file(path, 1 << 20, &buf, &n))
-        return strdup("");
-    char *s = realloc(buf, n + 1);
-    s[n] = 0;
-    return s;
-}
-
 static void write_labels(const char *path, char files[][1024], const int *lab)
 {
     FILE *f = fopen(path, "w");
@@ -42,7 +31,7 @@ static cJSON *run_json(const char *model, const char *labels, const char *args)
     if (hg_test_run("%s classify --json --model %s --labels %s --replicates 500 %s > %s",
                     HINGE_BINARY, model, labels, args, out) != 0)
         return NULL;
-    char *text = slurp(out);
+    char *text = hg_test_slurp(out);
     cJSON *j = cJSON_Parse(text);
     free(text);
     return j;
@@ -162,7 +151,7 @@ int main(void)
     snprintf(out, sizeof out, "%s", hg_test_tmp("cls_out.csv"));
     snprintf(err, sizeof err, "%s", hg_test_tmp("cls_err.txt"));
     CHECK(hg_test_run("%s classify --csv --model %s %s > %s", HINGE_BINARY, model, args, out) == 0);
-    char *text = slurp(out);
+    char *text = hg_test_slurp(out);
     int lines = 0;
     for (char *p = text; *p; p++)
         lines += *p == '\n';
@@ -179,7 +168,7 @@ int main(void)
     hg_image_free(&img);
     CHECK(hg_test_run("%s classify --model %s %s %s > /dev/null 2> %s", HINGE_BINARY, model,
                       files[0], wrong, err) == 1);
-    text = slurp(err);
+    text = hg_test_slurp(err);
     CHECK(hg_test_contains(text, "[8, 10]") && hg_test_contains(text, "[1, 8, 8]"));
     free(text);
     CHECK(hg_test_run("%s classify --model %s --labels %s %s %s > /dev/null 2> %s", HINGE_BINARY,
@@ -190,7 +179,7 @@ int main(void)
     fclose(f);
     CHECK(hg_test_run("%s classify --model %s --labels %s %s %s > /dev/null 2> %s", HINGE_BINARY,
                       model, labels, files[0], files[1], err) == 1);
-    text = slurp(err);
+    text = hg_test_slurp(err);
     CHECK(hg_test_contains(text, "no label for"));
     free(text);
     return hg_test_finish("cli_classify");

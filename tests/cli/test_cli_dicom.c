@@ -10,17 +10,6 @@
 #define SERIES_A "1.2.826.0.1.3680043.8.498.1"
 #define SERIES_B "1.2.826.0.1.3680043.8.498.2"
 
-static char *slurp(const char *path)
-{
-    unsigned char *buf;
-    size_t n;
-    if (hg_read_file(path, 1 << 20, &buf, &n))
-        return strdup("");
-    char *s = realloc(buf, n + 1);
-    s[n] = 0;
-    return s;
-}
-
 static int run(char **out, char **err, const char *fmt, const char *a, const char *b)
 {
     char args[2048];
@@ -29,8 +18,8 @@ static int run(char **out, char **err, const char *fmt, const char *a, const cha
     snprintf(o, sizeof o, "%s", hg_test_tmp("dcli.out"));
     snprintf(e, sizeof e, "%s", hg_test_tmp("dcli.err"));
     int rc = hg_test_run("%s %s > %s 2> %s", HINGE_BINARY, args, o, e);
-    *out = slurp(o);
-    *err = slurp(e);
+    *out = hg_test_slurp(o);
+    *err = hg_test_slurp(e);
     return rc;
 }
 

@@ -19,23 +19,12 @@ static const char *path_in_dir(const char *name)
     return b;
 }
 
-static char *slurp(const char *path)
-{
-    unsigned char *buf;
-    size_t n;
-    if (hg_read_file(path, 1 << 20, &buf, &n))
-        return strdup("");
-    char *s = realloc(buf, n + 1);
-    s[n] = 0;
-    return s;
-}
-
 static int run(char **out, char **err, const char *args)
 {
     const char *o = path_in_dir("by.out"), *e = path_in_dir("by.err");
     int rc = hg_test_run("%s %s > %s 2> %s", HINGE_BINARY, args, o, e);
-    *out = slurp(o);
-    *err = slurp(e);
+    *out = hg_test_slurp(o);
+    *err = hg_test_slurp(e);
     return rc;
 }
 

@@ -10,17 +10,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static char *slurp(const char *path)
-{
-    unsigned char *buf;
-    size_t n;
-    if (hg_read_file(path, 1 << 20, &buf, &n))
-        return strdup("");
-    char *s = realloc(buf, n + 1);
-    s[n] = 0;
-    return s;
-}
-
 /* hg_test_tmp rotates 8 static buffers: keep our own copies of the paths we hold. */
 static const char *tmp(const char *name) { return strdup(hg_test_tmp(name)); }
 
@@ -35,8 +24,8 @@ static int run(char **out, char **err, const char *args)
 {
     const char *o = hg_test_tmp("cli.out"), *e = hg_test_tmp("cli.err");
     int rc = hg_test_run("%s %s > %s 2> %s", HINGE_BINARY, args, o, e);
-    *out = slurp(o);
-    *err = slurp(e);
+    *out = hg_test_slurp(o);
+    *err = hg_test_slurp(e);
     return rc;
 }
 

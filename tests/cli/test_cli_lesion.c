@@ -14,17 +14,6 @@
 #define NIMG 12
 #define SIZE 32
 
-static char *slurp(const char *path)
-{
-    unsigned char *buf;
-    size_t n;
-    if (hg_read_file(path, 1 << 22, &buf, &n))
-        return strdup("");
-    char *s = realloc(buf, n + 1);
-    s[n] = 0;
-    return s;
-}
-
 static hg_tensor *read_nifti(const char *path)
 {
     hg_image img;
@@ -65,7 +54,7 @@ static void test_lesions_command(const char *dir)
     }
     CHECK(differ == 0);
     snprintf(path, sizeof path, "%s/labels.csv", dir);
-    char *labels = slurp(path);
+    char *labels = hg_test_slurp(path);
     int lines = 0, ones = 0;
     for (char *p = labels; *p; p++)
         if (*p == '\n') {
@@ -88,7 +77,7 @@ static void test_train(const char *dir)
     CHECK(hg_test_run("%s train resnet18 --task lesion --data synthetic --size %d --set width=2 "
                       "--set stem=small --steps 6 --batch 4 --val-count 16 --threads 1 --quiet "
                       "--json -o %s > %s", HINGE_BINARY, SIZE, cls, log) == 0);
-    char *text = slurp(log);
+    char *text = hg_test_slurp(log);
     cJSON *j = cJSON_Parse(text);
     free(text);
     cJSON *auc = cJSON_GetObjectItem(j, "val_auc");
@@ -198,7 +187,7 @@ static void test_classify(void)
     CHECK(hg_test_run("rm -rf %s && %s classify --json --model %s --labels %s --threshold 0.3 "
                       "--reliability %s --overlay %s --replicates 200 %s > %s", ovl,
                       HINGE_BINARY, model, labels, rel, ovl, args, out) == 0);
-    char *text = slurp(out);
+    char *text = hg_test_slurp(out);
     cJSON *j = cJSON_Parse(text);
     free(text);
     REQUIRE(j);
@@ -259,7 +248,7 @@ static void test_classify(void)
     hg_tensor *y = hg_softmax(ctx, hg_model_forward(m, ctx, x), 1);
     REQUIRE(y);
     CHECK(hg_test_run("%s classify --csv --model %s %s > %s", HINGE_BINARY, model3, v3, out) == 0);
-    text = slurp(out);
+    text = hg_test_slurp(out);
     double a = -1, b = -1, cc = -1;
     char *line = strchr(text, '\n'); /* after the header: file,prediction,p0,p1,p2 */
     char *comma = line ? strchr(line + 1, ',') : NULL;

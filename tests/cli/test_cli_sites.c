@@ -19,23 +19,12 @@ static const char *in_dir(const char *name)
     return b;
 }
 
-static char *slurp(const char *path)
-{
-    unsigned char *buf;
-    size_t n;
-    if (hg_read_file(path, 1 << 20, &buf, &n))
-        return strdup("");
-    char *s = realloc(buf, n + 1);
-    s[n] = 0;
-    return s;
-}
-
 static int run(char **err, const char *args)
 {
     const char *o = in_dir("sites.out"), *e = in_dir("sites.err");
     int rc = hg_test_run("%s sites %s > %s 2> %s", HINGE_BINARY, args, o, e);
     free(*err);
-    *err = slurp(e);
+    *err = hg_test_slurp(e);
     return rc;
 }
 
@@ -53,7 +42,7 @@ int main(void)
     snprintf(args, sizeof args, "train --train AB --randomize --dr p_blur=0 %s -o %s", tiny,
              mab);
     CHECK_MSG(run(&err, args) == 0, "%s", err);
-    char *out = slurp(in_dir("sites.out"));
+    char *out = hg_test_slurp(in_dir("sites.out"));
     CHECK_MSG(hg_test_contains(out, "sites AB + randomization: 6 steps"), "%s", out);
     free(out);
 
@@ -61,13 +50,13 @@ int main(void)
     snprintf(args, sizeof args, "eval --model A=%s --model AB=%s --closure A,A,AB --size 32 "
              "--count 4 --bootstrap 50 -o %s --json-out %s", ma, mab, md, js);
     CHECK_MSG(run(&err, args) == 0, "%s", err);
-    char *table = slurp(md);
+    char *table = hg_test_slurp(md);
     CHECK_MSG(hg_test_contains(table, "Dice at C (unseen)") &&
               hg_test_contains(table, "| AB | 6 steps x 2"), "%s", table);
     free(table);
 
     /* the CLI's numbers are the library's on the documented test set */
-    char *text = slurp(js);
+    char *text = hg_test_slurp(js);
     cJSON *j = cJSON_Parse(text);
     REQUIRE(j);
     hg_model *m = hg_model_load(mab, NULL);
