@@ -381,6 +381,6 @@ static int run_ellipse(int argc, char **argv)
 }
 
 const hg_cli_command hg_cmd_ellipse = {"ellipse",
-                                       "evaluate FBP, TV and trained networks on the LPD "
-                                       "ellipse experiment",
+                                       "evaluate FBP, TV and trained networks (ellipse and "
+                                       "low-dose experiments)",
                                        run_ellipse};

@@ -162,5 +162,5 @@ static int run_phantom(int argc, char **argv)
     return rc;
 }
 
-const hg_cli_command hg_cmd_phantom = {"phantom", "analytic phantoms (Shepp-Logan, ellipses)",
+const hg_cli_command hg_cmd_phantom = {"phantom", "phantoms (Shepp-Logan, ellipses, chest, Colin27 slice)",
                                        run_phantom};

@@ -927,5 +927,5 @@ done:
     return rc;
 }
 
-const hg_cli_command hg_cmd_train = {"train", "train a model (classification, reconstruction)",
+const hg_cli_command hg_cmd_train = {"train", "train a model (classification, CT/MRI reconstruction, segmentation)",
                                      run_train};
