@@ -36,4 +36,16 @@ hg_status hg_learned_block_init(hg_learned_block *b, hg_params *p, const char *n
                                 int width, int cout, hg_rng *rng);
 hg_tensor *hg_learned_block_forward(hg_ctx *ctx, const hg_learned_block *b, hg_tensor *x);
 
+/* A caller's n×n float buffer seen as a 2-D tensor, for the image metrics (no copy). */
+static inline hg_tensor hg_learned_square_view(const float *data, int64_t n)
+{
+    hg_tensor t = {0};
+    t.dtype = HG_F32;
+    t.ndim = 2;
+    t.shape[0] = t.shape[1] = n;
+    t.numel = n * n;
+    t.data = (float *)data;
+    return t;
+}
+
 #endif

@@ -4,6 +4,7 @@
  * PSNR on fixed held-out acquisitions. */
 #include "hinge/metrics.h"
 #include "hinge/mri_learned.h"
+#include "learned_internal.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -118,12 +119,7 @@ static hg_status quality(const float *pred, const float *target, int64_t n, doub
     float hi = 0;
     for (int64_t i = 0; i < n * n; i++)
         hi = fmaxf(hi, target[i]);
-    hg_tensor p = {0}, t = {0};
-    p.dtype = t.dtype = HG_F32;
-    p.ndim = t.ndim = 2;
-    p.shape[0] = t.shape[0] = p.shape[1] = t.shape[1] = n;
-    p.numel = t.numel = n * n;
-    p.data = (float *)pred, t.data = (float *)target;
+    hg_tensor p = hg_learned_square_view(pred, n), t = hg_learned_square_view(target, n);
     double range = hi > 0 ? hi : 1;
     hg_status s = hg_psnr(&p, &t, range, psnr);
     hg_ssim_opts o = {0};

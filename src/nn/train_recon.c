@@ -4,6 +4,7 @@
  * MSE loss, validation PSNR on a fixed held-out set. */
 #include "hinge/learned.h"
 #include "hinge/metrics.h"
+#include "learned_internal.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -156,13 +157,7 @@ hg_status hg_recon_quality(const float *pred, const float *target, int64_t n, do
         hi = fmaxf(hi, target[i]);
     }
     double range = hi > lo ? (double)hi - lo : 1.0;
-    /* Views of the caller's buffers as [n, n] tensors for the metrics. */
-    hg_tensor p = {0}, t = {0};
-    p.dtype = t.dtype = HG_F32;
-    p.ndim = t.ndim = 2;
-    p.shape[0] = t.shape[0] = p.shape[1] = t.shape[1] = n;
-    p.numel = t.numel = n * n;
-    p.data = (float *)pred, t.data = (float *)target;
+    hg_tensor p = hg_learned_square_view(pred, n), t = hg_learned_square_view(target, n);
     hg_status s = psnr ? hg_psnr(&p, &t, range, psnr) : HG_OK;
     if (s == HG_OK && ssim) {
         hg_ssim_opts o = {0};
