@@ -71,6 +71,35 @@ typedef hg_status (*hg_grad_ready_fn)(void *user, hg_tensor *leaf);
 void hg_tape_set_grad_ready_hook(hg_ctx *ctx, hg_grad_ready_fn fn, void *user);
 hg_node *hg_tape_node(const hg_ctx *ctx, int64_t i);
 
+/* ---- op profile ------------------------------------------------------------------------ */
+
+/* Time by op, for `hinge bench --profile`. With a profile attached to a context, every
+ * hg_tape_record call (ops call it after computing their output, also when nothing is
+ * recorded) charges the wall time since the previous record, or since hg_profile_mark, to that
+ * op's forward; every backward node's time goes to its op's backward (wall and process CPU time). Forward times therefore
+ * include the glue code between ops (views, shape checks), which is part of the framework's
+ * cost. Entries are keyed by op name and output rank (a 2-D conv's output has 4 dims, a 3-D
+ * conv's 5), in first-seen order. The caller owns the profile. */
+typedef struct hg_op_time {
+    const char *op;    /* static op name */
+    int32_t out_ndim;  /* rank of the op's output */
+    int64_t calls;     /* forward calls */
+    double forward_s;  /* wall time */
+    double backward_s;
+    double forward_cpu_s; /* process CPU time (all threads): steadier on a shared machine */
+    double backward_cpu_s;
+} hg_op_time;
+
+typedef struct hg_profile hg_profile;
+hg_profile *hg_profile_new(void);
+void hg_profile_free(hg_profile *p);
+/* Attaches p to ctx (NULL detaches); the previous-event time starts now. */
+void hg_ctx_set_profile(hg_ctx *ctx, hg_profile *p);
+/* Starts a new forward segment now: time before this call is charged to nobody. */
+void hg_profile_mark(hg_profile *p);
+int32_t hg_profile_count(const hg_profile *p);
+const hg_op_time *hg_profile_entry(const hg_profile *p, int32_t i);
+
 /* ---- gradient checking ----------------------------------------------------------------- */
 
 /* Builds the output from the inputs inside ctx (must not free or reset ctx). */

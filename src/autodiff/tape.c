@@ -1,5 +1,5 @@
 /* The tape: recording op nodes and walking them backwards. */
-#include "core/internal.h"
+#include "autodiff/profile_internal.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -8,6 +8,8 @@
 hg_node *hg_tape_record(hg_ctx *ctx, const char *op, hg_backward_fn backward, hg_tensor *out,
                         int n_in, hg_tensor *const *in)
 {
+    if (ctx && ctx->profile)
+        hg__profile_forward(ctx->profile, op, out);
     if (!ctx || !out || !ctx->record_grad)
         return NULL;
     bool any = false;
@@ -130,7 +132,11 @@ static hg_status walk_back(hg_ctx *ctx)
     for (int64_t i = ctx->tape_len - 1; i >= 0; i--) {
         hg_node *n = ctx->tape[i];
         if (n->out->grad) { /* else no gradient reached this node */
+            if (ctx->profile)
+                hg__profile_backward_begin(ctx->profile);
             hg_status s = n->backward(ctx, n);
+            if (ctx->profile)
+                hg__profile_backward(ctx->profile, n);
             if (s != HG_OK)
                 return hg_error_context(s, "backward of %s", n->op);
         }

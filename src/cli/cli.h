@@ -34,6 +34,10 @@ typedef struct hg_progress {
     int64_t done;
     double start;
     double last_print;
+    int64_t base_done; /* units done at the first update: the rate counts from there, so a
+                        * resumed run (steps done before this process) and a warm-up first
+                        * step do not distort the rate and ETA; -1 before the first update */
+    double base_time;
     bool tty;
     bool quiet;
 } hg_progress;

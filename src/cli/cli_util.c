@@ -76,6 +76,8 @@ void hg_progress_begin(hg_progress *p, const char *label, int64_t total, bool qu
     p->done = 0;
     p->start = hg_cli_now();
     p->last_print = 0;
+    p->base_done = -1;
+    p->base_time = p->start;
     p->tty = isatty(STDERR_FILENO);
     p->quiet = quiet;
 }
@@ -83,7 +85,9 @@ void hg_progress_begin(hg_progress *p, const char *label, int64_t total, bool qu
 static void progress_print(hg_progress *p, const char *extra, bool final)
 {
     double el = hg_cli_now() - p->start;
-    double rate = el > 0 ? (double)p->done / el : 0;
+    double since = hg_cli_now() - p->base_time;
+    int64_t counted = p->base_done < 0 ? 0 : p->done - p->base_done;
+    double rate = since > 0 && counted > 0 ? (double)counted / since : 0;
     double eta = rate > 0 ? (double)(p->total - p->done) / rate : NAN;
     char e1[32], e2[32];
     format_duration(el, e1, sizeof e1);
@@ -112,6 +116,10 @@ void hg_progress_update(hg_progress *p, int64_t done, const char *extra)
     if (p->quiet)
         return;
     double now = hg_cli_now();
+    if (p->base_done < 0) {
+        p->base_done = done;
+        p->base_time = now;
+    }
     double gap = p->tty ? 0.1 : 5.0;
     /* Work shorter than a second shows nothing. */
     if (now - p->start < 1.0 || now - p->last_print < gap)

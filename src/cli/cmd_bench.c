@@ -15,6 +15,7 @@ typedef struct {
     int repeat;
     const char *only;
     bool json;
+    bool profile; /* --profile: one more step of each model workload, timed by op */
     int printed;
     double sgemm_gflops;
     /* memory of the workload being reported (MB; 0: not reported), cleared by report() */
@@ -157,7 +158,7 @@ static hg_status run_unet(void *p)
     if (!s->train)
         return logits ? HG_OK : hg_error_status();
     /* The U-Net is trained on labels, LPD (s->y an image) on the squared error. */
-    hg_tensor *loss = s->y->ndim == 4 ? hg_mse_loss(s->ctx, logits, s->y)
+    hg_tensor *loss = s->y->ndim == s->x->ndim ? hg_mse_loss(s->ctx, logits, s->y)
                                       : hg_cross_entropy(s->ctx, logits, s->y, NULL, -100);
     hg_params_zero_grad(&s->model->params);
     hg_status st = hg_backward(s->ctx, loss);
@@ -190,11 +191,82 @@ static double footprint_all_kept(hg_model *m, hg_tensor *x)
  * dims is a 0/1 label map (cross-entropy), with 4 an image (squared error). */
 typedef struct {
     const char *name, *arch;
-    bool train, fold; /* fold: batch norm folded into the convs first (inference) */
-    int64_t x[4], y[4];
-    int ydims, repeat;
+    const char *config; /* "key=value;..." model configuration (NULL: the defaults) */
+    bool train, fold;   /* fold: batch norm folded into the convs first (inference) */
+    int64_t x[5], y[5];
+    int xdims, ydims, repeat;
     uint64_t seed;
 } model_bench;
+
+/* "k=v;k=v" into a metadata set (values may hold commas: "features=16,32"). */
+static hg_status parse_config(const char *text, hg_metadata *m)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", text ? text : "");
+    for (char *save = NULL, *kv = strtok_r(buf, ";", &save); kv; kv = strtok_r(NULL, ";", &save)) {
+        char *eq = strchr(kv, '=');
+        if (!eq)
+            return hg_error(HG_ERR_INVALID, "bench config: expected key=value, got '%s'", kv);
+        *eq = 0;
+        hg_status st = hg_metadata_set(m, kv, eq + 1);
+        if (st != HG_OK)
+            return st;
+    }
+    return HG_OK;
+}
+
+/* One more step with an op profile attached: a table of the ops' forward and backward wall
+ * time, and what the ops do not cover (optimizer, zeroing gradients, context reset). */
+static hg_status profile_step(bench_cli *b, const char *name, unet_state *s)
+{
+    hg_profile *p = hg_profile_new();
+    if (!p)
+        return hg_error(HG_ERR_NOMEM, "bench: out of memory for the profile");
+    hg_ctx_set_profile(s->ctx, p);
+    double t0 = hg_cli_now(), c0 = cpu_now();
+    hg_status st = run_unet(s);
+    double total = hg_cli_now() - t0, total_cpu = cpu_now() - c0, ops = 0, ops_cpu = 0;
+    hg_ctx_set_profile(s->ctx, NULL);
+    for (int32_t i = 0; i < hg_profile_count(p); i++) {
+        const hg_op_time *e = hg_profile_entry(p, i);
+        ops += e->forward_s + e->backward_s;
+        ops_cpu += e->forward_cpu_s + e->backward_cpu_s;
+    }
+    if (st == HG_OK && !b->json) {
+        printf("  profile of one %s step: %.1f ms (CPU %.1f ms), of which ops %.1f ms (CPU "
+               "%.1f ms)\n",
+               name, 1e3 * total, 1e3 * total_cpu, 1e3 * ops, 1e3 * ops_cpu);
+        printf("  %-22s %6s %18s %18s %13s\n", "op (output rank)", "calls",
+               "forward ms (CPU)", "backward ms (CPU)", "share (CPU)");
+        for (int32_t i = 0; i < hg_profile_count(p); i++) {
+            const hg_op_time *e = hg_profile_entry(p, i);
+            char label[64];
+            snprintf(label, sizeof label, "%s (%d)", e->op, e->out_ndim);
+            printf("  %-22s %6lld %8.1f (%7.1f) %8.1f (%7.1f) %5.1f%% (%4.1f%%)\n", label,
+                   (long long)e->calls, 1e3 * e->forward_s, 1e3 * e->forward_cpu_s,
+                   1e3 * e->backward_s, 1e3 * e->backward_cpu_s,
+                   100 * (e->forward_s + e->backward_s) / total,
+                   100 * (e->forward_cpu_s + e->backward_cpu_s) / total_cpu);
+        }
+        printf("  %-22s %6s %18s %18s %5.1f%% (%4.1f%%)\n", "(not in ops)", "", "", "",
+               100 * (total - ops) / total, 100 * (total_cpu - ops_cpu) / total_cpu);
+    } else if (st == HG_OK) {
+        printf("%s\n \"%s_profile\": {\"ms\": %.3f, \"cpu_ms\": %.3f, \"ops\": [",
+               b->printed ? "," : "{", name, 1e3 * total, 1e3 * total_cpu);
+        for (int32_t i = 0; i < hg_profile_count(p); i++) {
+            const hg_op_time *e = hg_profile_entry(p, i);
+            printf("%s{\"op\": \"%s\", \"out_ndim\": %d, \"calls\": %lld, \"forward_ms\": %.3f, "
+                   "\"backward_ms\": %.3f, \"forward_cpu_ms\": %.3f, \"backward_cpu_ms\": %.3f}",
+                   i ? ", " : "", e->op, e->out_ndim, (long long)e->calls, 1e3 * e->forward_s,
+                   1e3 * e->backward_s, 1e3 * e->forward_cpu_s, 1e3 * e->backward_cpu_s);
+        }
+        printf("]}");
+        b->printed++;
+    }
+    hg_profile_free(p);
+    fflush(stdout);
+    return st;
+}
 
 static hg_status bench_model(bench_cli *b, const model_bench *mb)
 {
@@ -203,14 +275,19 @@ static hg_status bench_model(bench_cli *b, const model_bench *mb)
     unet_state s = {0};
     s.train = mb->train;
     s.ctx = hg_ctx_new();
-    s.model = hg_model_create(mb->arch, NULL, 0);
-    s.x = hg_tensor_new(NULL, HG_F32, 4, mb->x);
+    hg_metadata config = {0};
+    hg_status st = parse_config(mb->config, &config);
+    if (st == HG_OK)
+        s.model = hg_model_create(mb->arch, &config, 0);
+    hg_metadata_free(&config);
+    s.x = hg_tensor_new(NULL, HG_F32, mb->xdims, mb->x);
     s.y = hg_tensor_new(NULL, HG_F32, mb->ydims, mb->y);
-    hg_status st = s.ctx && s.model && s.x && s.y ? HG_OK : hg_error_status();
+    if (st == HG_OK)
+        st = s.ctx && s.model && s.x && s.y ? HG_OK : hg_error_status();
     if (st == HG_OK) {
         hg_rng r = hg_rng_new(mb->seed);
         hg_rng_fill_normal(&r, s.x->data, s.x->numel, 0, 1);
-        if (mb->ydims == 3)
+        if (mb->ydims == mb->xdims - 1) /* a label map */
             for (int64_t i = 0; i < s.y->numel; i++)
                 s.y->data[i] = (float)(hg_rng_u32(&r) & 1);
         else
@@ -234,6 +311,8 @@ static hg_status bench_model(bench_cli *b, const model_bench *mb)
             b->all_kept_mb = footprint_all_kept(s.model, s.x);
         report(b, mb->name, ms, 0);
     }
+    if (st == HG_OK && b->profile)
+        st = profile_step(b, mb->name, &s);
     hg_optim_free(s.opt);
     hg_model_free(s.model);
     hg_tensor_free(s.x);
@@ -246,18 +325,25 @@ static hg_status bench_model(bench_cli *b, const model_bench *mb)
  * published (10 iterations, 5+5 channels, width 32; 128^2 image, 30 angles, 183 detectors:
  * an Adam step on the squared error at batch 5, inference of one sinogram). bench/peer_torch.py
  * and bench/lpd_torch.py (hinge's projector as a sparse matrix) run the same in PyTorch. */
+/* bench/unet3d_bench.c's network (nnU-Net's plain 3-D U-Net, F = 16) on a 64^3 patch. */
+#define UNET3D "dims=3;in_channels=1;classes=2;features=16,32,64,128;norm=instance;" \
+               "activation=leaky_relu"
+
 static hg_status bench_models(bench_cli *b)
 {
     const int half = (b->repeat + 1) / 2;
     const model_bench all[] = {
-        {"unet2d_train_b4_256", "unet", true, false, {4, 1, 256, 256}, {4, 256, 256}, 3, half, 1},
-        {"unet2d_infer_b1_256", "unet", false, false, {1, 1, 256, 256}, {1, 256, 256}, 3,
-         b->repeat, 1},
-        {"unet2d_infer_b1_256_folded", "unet", false, true, {1, 1, 256, 256}, {1, 256, 256}, 3,
-         b->repeat, 1},
-        {"lpd_train_b5_128", "lpd", true, false, {5, 1, 30, 183}, {5, 1, 128, 128}, 4,
+        {"unet2d_train_b4_256", "unet", NULL, true, false, {4, 1, 256, 256}, {4, 256, 256}, 4,
+         3, half, 1},
+        {"unet2d_infer_b1_256", "unet", NULL, false, false, {1, 1, 256, 256}, {1, 256, 256}, 4,
+         3, b->repeat, 1},
+        {"unet2d_infer_b1_256_folded", "unet", NULL, false, true, {1, 1, 256, 256},
+         {1, 256, 256}, 4, 3, b->repeat, 1},
+        {"unet3d_train_b1_64", "unet", UNET3D, true, false, {1, 1, 64, 64, 64}, {1, 64, 64, 64},
+         5, 4, half, 1},
+        {"lpd_train_b5_128", "lpd", NULL, true, false, {5, 1, 30, 183}, {5, 1, 128, 128}, 4, 4,
          b->repeat, 5},
-        {"lpd_infer_b1_128", "lpd", false, false, {1, 1, 30, 183}, {1, 1, 128, 128}, 4,
+        {"lpd_infer_b1_128", "lpd", NULL, false, false, {1, 1, 30, 183}, {1, 1, 128, 128}, 4, 4,
          b->repeat, 5},
     };
     hg_status st = HG_OK;
@@ -326,6 +412,7 @@ static int run_bench(int argc, char **argv)
                                              {"repeat", required_argument, 0, 'r'},
                                              {"only", required_argument, 0, 'o'},
                                              {"threads", required_argument, 0, 't'},
+                                             {"profile", no_argument, 0, 'p'},
                                              {0, 0, 0, 0}};
     int opt;
     int64_t v;
@@ -333,17 +420,22 @@ static int run_bench(int argc, char **argv)
     while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (opt) {
         case 'h':
-            printf("usage: hinge bench [--json] [--repeat N] [--only a,b] [--threads N]\n\n"
+            printf("usage: hinge bench [--json] [--repeat N] [--only a,b] [--threads N] "
+                   "[--profile]\n\n"
                    "Times the engine's reference workloads (median of N runs after a warm-up):\n"
                    "  sgemm_2048, conv3x3_64_256_fwd, conv3x3_64_256_fwdbwd,\n"
                    "  unet2d_train_b4_256 (U-Net 32-256, BN, Adam, batch 4 of 256x256),\n"
                    "  unet2d_infer_b1_256, unet2d_infer_b1_256_folded (batch norm folded into\n"
                    "  the convs); model workloads also report peak live and arena memory,\n"
                    "  lpd_train_b5_128 (learned primal-dual, 128^2, 30 angles, Adam, batch 5),\n"
-                   "  lpd_infer_b1_128.\n"
+                   "  lpd_infer_b1_128, unet3d_train_b1_64 (3-D U-Net 16-128, instance norm,\n"
+                   "  LeakyReLU, Adam, one 64^3 patch: bench/unet3d_bench.c's network).\n"
+                   "--profile: after each model workload, one more step timed by op (forward,\n"
+                   "  backward, share of the step; JSON: \"<name>_profile\").\n"
                    "bench/compare.sh runs these beside bench/peer_torch.py (PyTorch).\n");
             return HG_EXIT_OK;
         case 'j': b.json = true; break;
+        case 'p': b.profile = true; break;
         case 'r':
             if (!hg_cli_parse_int(optarg, 1, 64, &v))
                 return hg_cli_usage_error("bench", "--repeat: expected 1..64, got '%s'", optarg);

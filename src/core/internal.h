@@ -23,6 +23,7 @@ struct hg_ctx {
     bool release_in_backward;       /* see hg_tape_set_release */
     hg_grad_ready_fn grad_ready; /* see hg_tape_set_grad_ready_hook (NULL: none) */
     void *grad_ready_user;
+    struct hg_profile *profile;  /* see hg_ctx_set_profile (NULL: none) */
 };
 
 /* Scratch marks: everything hg_ctx_alloc'ed after m = hg_ctx_mark_get(ctx) is handed back by
