@@ -2,11 +2,15 @@
  * lgd.c, fbpconvnet.c) and the reconstruction training task (src/nn/train_recon.c).
  *
  * A learned CT model carries its acquisition in its config, so a model file is complete:
+ *   geometry (parallel)    parallel | fan-flat | fan-arc
  *   size (128)             image side n (n x n pixels)
  *   pixel (1)              pixel spacing; the image covers [-n/2, n/2]·pixel
- *   angles (30)            parallel-beam views uniformly over [0, π)
+ *   angles (30)            views uniformly over [0, range)
+ *   range (180; fan 360)   angular range in degrees
  *   detectors (183)        detector elements
- *   detector_spacing (1)   detector pitch
+ *   detector_spacing       detector pitch (pixel; fan: pixel·sdd/sod, as hinge simulate)
+ *   sod, sdd               fan only: source-isocentre and source-detector distance
+ *                          (2 and 4 image widths, as hinge simulate)
  *   op_scale               1/||A||_2, computed by power iteration when the model is created
  *                          and stored, so a loaded model uses exactly the scale it was
  *                          trained with.

@@ -9,18 +9,40 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The CT geometry in a learned model's config: keys size, angles, detectors, pixel,
+ * detector_spacing, and for fan beam geometry (parallel | fan-flat | fan-arc), sod, sdd
+ * (source-isocentre and source-detector distance) and range (degrees). Defaults are those of
+ * `hinge simulate ct`: parallel over 180 degrees; fan over 360 with sod 2 and sdd 4 image
+ * widths and the detector pitch of a pixel magnified to the detector. */
 typedef struct {
     int64_t size, n_angles, n_det;
-    double pixel, du;
+    double pixel, du, sod, sdd, range_deg;
+    hg_ct_kind kind;
 } ct_config;
 
 static hg_status parse_config(const hg_metadata *cf, ct_config *c)
 {
-    c->size = 128, c->n_angles = 30, c->n_det = 183, c->pixel = 1, c->du = 1;
-    hg_status s = hg_config_int(cf, "size", 2, 8192, &c->size);
+    c->size = 128, c->n_angles = 30, c->n_det = 183, c->pixel = 1;
+    c->kind = HG_CT_PARALLEL;
+    const char *kind = hg_metadata_get(cf, "geometry");
+    hg_status s = kind ? hg_ct_kind_parse(kind, &c->kind) : HG_OK;
+    if (s == HG_OK && c->kind == HG_CT_CONE_FLAT)
+        s = hg_error(HG_ERR_INVALID, "config 'geometry': learned CT models are 2-D (parallel, "
+                                     "fan-flat, fan-arc), got cone");
+    if (s == HG_OK) s = hg_config_int(cf, "size", 2, 8192, &c->size);
     if (s == HG_OK) s = hg_config_int(cf, "angles", 1, 100000, &c->n_angles);
     if (s == HG_OK) s = hg_config_int(cf, "detectors", 1, 100000, &c->n_det);
     if (s == HG_OK) s = hg_config_float(cf, "pixel", &c->pixel);
+    if (s != HG_OK)
+        return s;
+    bool fan = c->kind != HG_CT_PARALLEL;
+    double width = (double)c->size * c->pixel;
+    c->sod = fan ? 2 * width : 0, c->sdd = fan ? 4 * width : 0;
+    c->range_deg = fan ? 360 : 180;
+    if (fan) s = hg_config_float(cf, "sod", &c->sod);
+    if (s == HG_OK && fan) s = hg_config_float(cf, "sdd", &c->sdd);
+    if (s == HG_OK) s = hg_config_float(cf, "range", &c->range_deg);
+    c->du = fan && c->sod > 0 ? c->pixel * c->sdd / c->sod : c->pixel;
     if (s == HG_OK) s = hg_config_float(cf, "detector_spacing", &c->du);
     if (s != HG_OK)
         return s;
@@ -28,6 +50,9 @@ static hg_status parse_config(const hg_metadata *cf, ct_config *c)
         return hg_error(HG_ERR_INVALID,
                         "config 'pixel' and 'detector_spacing' must be positive, got %g and %g",
                         c->pixel, c->du);
+    if (!(c->range_deg > 0) || c->range_deg > 360)
+        return hg_error(HG_ERR_INVALID, "config 'range': expected (0, 360] degrees, got %g",
+                        c->range_deg);
     return HG_OK;
 }
 
@@ -37,9 +62,13 @@ static hg_status make_geometry(const ct_config *c, hg_ct_geometry *g, float **an
     if (!*angles)
         return hg_error(HG_ERR_NOMEM, "learned model: out of memory for %lld angles",
                         (long long)c->n_angles);
-    hg_ct_angles_uniform(*angles, (int32_t)c->n_angles, 0.0, 3.14159265358979323846);
-    *g = hg_ct_parallel((int32_t)c->size, (int32_t)c->size, (float)c->pixel,
-                        (int32_t)c->n_angles, *angles, (int32_t)c->n_det, (float)c->du);
+    hg_ct_angles_uniform(*angles, (int32_t)c->n_angles, 0.0,
+                         c->range_deg * 3.14159265358979323846 / 180.0);
+    int32_t n = (int32_t)c->size, na = (int32_t)c->n_angles, nd = (int32_t)c->n_det;
+    *g = c->kind == HG_CT_PARALLEL
+             ? hg_ct_parallel(n, n, (float)c->pixel, na, *angles, nd, (float)c->du)
+             : hg_ct_fan(c->kind, n, n, (float)c->pixel, na, *angles, nd, (float)c->du,
+                         (float)c->sod, (float)c->sdd);
     hg_status s = hg_ct_geometry_check(g, NULL);
     if (s != HG_OK) {
         free(*angles);
@@ -191,6 +220,10 @@ hg_status hg_learned_check_geometry(const hg_model *m, const hg_ct_geometry *d)
     else if (!close_f(d->du, g.du) || !close_f(d->offset_u, 0))
         s = hg_error(HG_ERR_INVALID, "%s: the model's detector pitch is %g (offset 0), the "
                                      "data's %g (offset %g)", n, g.du, d->du, d->offset_u);
+    else if (g.kind != HG_CT_PARALLEL && (!close_f(d->sod, g.sod) || !close_f(d->sdd, g.sdd)))
+        s = hg_error(HG_ERR_INVALID, "%s: the model's source-isocentre / source-detector "
+                                     "distances are %g / %g, the data's %g / %g", n, g.sod,
+                     g.sdd, d->sod, d->sdd);
     for (int i = 0; s == HG_OK && i < g.n_angles; i++)
         if (fabs(d->angles[i] - g.angles[i]) > 1e-5)
             s = hg_error(HG_ERR_INVALID, "%s: view %d is at %.6f rad in the model's geometry, "

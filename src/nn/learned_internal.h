@@ -7,7 +7,9 @@
 #include "hinge/nn.h"
 
 /* The config keys every learned CT model accepts (see include/hinge/learned.h). */
-#define HG_LEARNED_CT_KEYS "size", "pixel", "angles", "detectors", "detector_spacing", "op_scale"
+#define HG_LEARNED_CT_KEYS                                                                     \
+    "size", "pixel", "angles", "detectors", "detector_spacing", "op_scale", "geometry", "sod",  \
+        "sdd", "range"
 
 typedef struct {
     hg_ct_geometry g;

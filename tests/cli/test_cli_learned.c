@@ -35,6 +35,21 @@ int main(void)
     CHECK_MSG(msg && hg_test_contains((const char *)msg, "has 8 angles, the data's 12"), "got %s",
               msg ? (const char *)msg : "");
     free(msg);
+    /* Fan beam end to end: a model trained in the fan-flat geometry that hinge simulate uses
+     * by default reconstructs that data and refuses parallel-beam data. */
+    const char *fan = hg_test_tmp("lgd_fan16.safetensors"), *sf = hg_test_tmp("sf8.nii.gz");
+    CHECK(hg_test_run("%s train lgd --set size=16 --set angles=8 --set detectors=23 --set "
+                      "geometry=fan-flat --set iterations=2 --steps 2 --batch 2 --val-count 2 "
+                      "--quiet -o %s > /dev/null", bin, fan) == 0);
+    CHECK(hg_test_run("%s simulate ct --geometry fan-flat --angles 8 --detectors 23 %s -o %s "
+                      "2> /dev/null", bin, ph, sf) == 0);
+    CHECK(hg_test_run("%s recon --model %s %s -o %s", bin, fan, sf, out) == 0);
+    CHECK(hg_test_run("%s recon --model %s %s -o %s 2> %s", bin, fan, s8, out, err) == 1);
+    msg = NULL;
+    CHECK_OK(hg_read_file(err, 4096, &msg, &n));
+    CHECK_MSG(msg && hg_test_contains((const char *)msg, "is fan-flat, the data's parallel"),
+              "got %s", msg ? (const char *)msg : "");
+    free(msg);
     /* Unknown config key; corrupt model file. */
     CHECK(hg_test_run("%s train lpd --set size=16 --set angles=8 --set detectors=23 --set "
                       "channels=5 --steps 1 --quiet 2> /dev/null", bin) == 1);

@@ -22,11 +22,13 @@ static hg_model *make(const char *arch, int size, int angles, int det, const cha
     return m;
 }
 
-/* 32x32, 16 angles, 5 iterations of width-16 blocks. */
-static hg_model *make2(const char *arch)
+/* 32x32, 16 angles, 5 iterations of width-16 blocks; geometry NULL: parallel beam. */
+static hg_model *make2(const char *arch, const char *geometry)
 {
     hg_metadata c;
     hg_metadata_init(&c);
+    if (geometry)
+        hg_metadata_set(&c, "geometry", geometry);
     hg_metadata_set(&c, "size", "32");
     hg_metadata_set(&c, "angles", "16");
     hg_metadata_set(&c, "detectors", "47");
@@ -54,10 +56,12 @@ static void log_loss(const hg_train_event *e, void *user)
 /* Trains `steps` steps at 32x32, 16 angles, batch 4 and checks that the validation error
  * (16 held-out phantoms; batch losses are too noisy with fresh phantoms every step) falls
  * well below its start: a PSNR gain of at least min_gain dB (3 dB = MSE halved). */
-static void check_learns(const char *arch, bool small, int steps, double lr, double min_gain)
+static void check_learns(const char *arch, bool small, int steps, double lr, double min_gain,
+                         const char *geometry)
 {
     /* Narrower, shallower unrolled nets keep the test fast; full size is timed in benchmarks. */
-    hg_model *m = small ? make2(arch) : make(arch, 32, 16, 47, NULL, NULL, 1);
+    hg_model *m = small ? make2(arch, geometry)
+                        : make(arch, 32, 16, 47, geometry ? "geometry" : NULL, geometry, 1);
     REQUIRE(m);
     hg_recon_task t = {.batch = 4, .protocol = {.rel_noise = 0.05f}, .val_count = 16, .val_seed = 99};
     CHECK_OK(hg_recon_task_init(&t, m));
@@ -74,9 +78,9 @@ static void check_learns(const char *arch, bool small, int steps, double lr, dou
     double last = 0;
     for (int i = 0; i < 5; i++)
         last += l.last[i] / 5;
-    printf("%s: batch loss %.5f -> %.5f (last 5 mean) in %d steps, %.1f ms/step, val PSNR "
+    printf("%s (%s): batch loss %.5f -> %.5f (last 5 mean) in %d steps, %.1f ms/step, val PSNR "
            "%.2f -> %.2f dB\n",
-           arch, l.first, last, steps, 1e3 * r.seconds / steps, before, r.metric);
+           arch, geometry ? geometry : "parallel", l.first, last, steps, 1e3 * r.seconds / steps, before, r.metric);
     CHECK_MSG(r.metric > before + min_gain, "%s: validation PSNR %.2f -> %.2f dB, expected a "
               "gain of at least %.1f dB", arch, before, r.metric, min_gain);
     hg_recon_task_free(&t);
@@ -212,21 +216,26 @@ static void test_peer(void)
 
 /* ---- geometry in the model, checked against the data ------------------------------------ */
 
+/* op_scale is 1/||A||: check against an independent power iteration. */
+static void check_op_scale(const hg_model *m, const hg_ct_geometry *g)
+{
+    hg_linop *a = hg_ct_projector(g);
+    double norm = 0, scale = atof(hg_metadata_get(&m->config, "op_scale"));
+    CHECK_OK(hg_linop_norm(a, 200, 77, &norm));
+    CHECK_NEAR(scale * norm, 1.0, 1e-3);
+    hg_linop_free(a);
+}
+
 static void test_geometry(void)
 {
     hg_model *m = make("lpd", 16, 30, 23, "iterations", "2", 1);
     REQUIRE(m);
-    /* op_scale is 1/||A||: check against an independent power iteration. */
     hg_ct_geometry g;
     float *angles;
     CHECK_OK(hg_learned_geometry(m, &g, &angles));
     CHECK(g.n_angles == 30 && g.n_det == 23 && g.nx == 16 && g.kind == HG_CT_PARALLEL);
-    hg_linop *a = hg_ct_projector(&g);
-    double norm = 0, scale = atof(hg_metadata_get(&m->config, "op_scale"));
-    CHECK_OK(hg_linop_norm(a, 200, 77, &norm));
-    CHECK_NEAR(scale * norm, 1.0, 1e-3);
+    check_op_scale(m, &g);
     CHECK_OK(hg_learned_check_geometry(m, &g));
-    hg_linop_free(a);
 
     float a60[60];
     hg_ct_angles_uniform(a60, 60, 0, 3.14159265358979);
@@ -262,6 +271,39 @@ static void test_geometry(void)
     CHECK(none == NULL);
     hg_model_free(cnn);
     hg_model_free(m);
+}
+
+/* A fan-beam model: the config's defaults are hinge simulate's (sod 2 and sdd 4 image
+ * widths, pitch magnified, 360 degrees), the operator is scaled by its own norm, and data
+ * from another fan or from parallel beam are refused naming the difference. */
+static void test_geometry_fan(void)
+{
+    hg_model *m = make("lpd", 16, 30, 23, "geometry", "fan-arc", 1);
+    REQUIRE(m);
+    hg_ct_geometry g;
+    float *angles;
+    CHECK_OK(hg_learned_geometry(m, &g, &angles));
+    CHECK(g.kind == HG_CT_FAN_ARC && g.n_angles == 30 && g.n_det == 23);
+    CHECK_NEAR(g.sod, 32, 1e-6);
+    CHECK_NEAR(g.sdd, 64, 1e-6);
+    CHECK_NEAR(g.du, 2, 1e-6);
+    CHECK_NEAR(angles[29], 2 * 3.14159265358979 * 29 / 30, 1e-5);
+    check_op_scale(m, &g);
+    CHECK_OK(hg_learned_check_geometry(m, &g));
+    hg_ct_geometry gd = g;
+    gd.sod = 40;
+    CHECK_FAILS(hg_learned_check_geometry(m, &gd), HG_ERR_INVALID,
+                "distances are 32 / 64, the data's 40 / 64");
+    gd = g, gd.kind = HG_CT_FAN_FLAT;
+    CHECK_FAILS(hg_learned_check_geometry(m, &gd), HG_ERR_INVALID,
+                "is fan-arc, the data's fan-flat");
+    gd = hg_ct_parallel(16, 16, 1, 30, angles, 23, 2);
+    CHECK_FAILS(hg_learned_check_geometry(m, &gd), HG_ERR_INVALID,
+                "is fan-arc, the data's parallel");
+    free(angles);
+    hg_model_free(m);
+    CHECK_NULL_WITH(make("lpd", 16, 30, 23, "geometry", "cone", 1), "learned CT models are 2-D");
+    CHECK_NULL_WITH(make("lpd", 16, 30, 23, "range", "400", 1), "expected (0, 360] degrees");
 }
 
 /* ---- model files ------------------------------------------------------------------------ */
@@ -372,14 +414,18 @@ int main(void)
 {
     test_config();
     test_geometry();
+    test_geometry_fan();
     test_files();
     test_peer();
     test_gradcheck();
     test_resume();
     /* zero-initialized updates start slowly; the gain depends on rounding (2.9-4.0 dB across
      * the conv paths), so the bar is 2.5 dB */
-    check_learns("lpd", true, 100, 2e-3, 2.5);
-    check_learns("lgd", true, 40, 1e-3, 3.0);
-    check_learns("fbpconvnet", false, 30, 1e-3, 1.0); /* starts from FBP, not from zero */
+    check_learns("lpd", true, 100, 2e-3, 2.5, NULL);
+    check_learns("lgd", true, 40, 1e-3, 3.0, NULL);
+    check_learns("fbpconvnet", false, 30, 1e-3, 1.0, NULL); /* starts from FBP, not from zero */
+    /* fan beam: the same networks with the fan operators (and fan FBP) inside */
+    check_learns("lgd", true, 40, 1e-3, 3.0, "fan-flat");
+    check_learns("fbpconvnet", false, 30, 1e-3, 1.0, "fan-arc");
     return hg_test_finish("test_learned_ct");
 }
