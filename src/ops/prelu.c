@@ -20,8 +20,9 @@ static void prelu_view(const hg_tensor *x, int64_t nw, prelu_state *v)
 #define PRELU_BLOCK 16384
 
 /* gx += dy * (x > 0 ? 1 : a) over n elements; returns sum of dy * x where x <= 0. Eight float
- * lanes (vectorizable without reassociation) over short runs, accumulated in double. */
-static double prelu_block_backward(const float *x, const float *g, float *gx, float a, int64_t n)
+ * lanes (vectorizable without reassociation) over short runs, accumulated in double. As in the
+ * forward, the selects vectorize only without -ftrapping-math (same values either way). */
+__attribute__((optimize("no-trapping-math"))) static double prelu_block_backward(const float *x, const float *g, float *gx, float a, int64_t n)
 {
     double total = 0.0;
     for (int64_t i0 = 0; i0 < n; i0 += 512) {
