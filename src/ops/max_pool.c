@@ -68,6 +68,70 @@ static inline float window_max(const float *xp, const int64_t *in, const int64_t
     return best;
 }
 
+/* The U-Nets' pooling: along every axis either a 2-wide window with stride 2 or (the unused
+ * leading axis of a 2-D input) width 1, no padding, every window inside the input. */
+static bool is_pool2(const hg_pool_geom *g)
+{
+    for (int i = 0; i < 3; i++) {
+        bool unit = g->k[i] == 1 && g->s[i] == 1;
+        bool two = g->k[i] == 2 && g->s[i] == 2;
+        if (g->p[i] != 0 || !(unit || two) || g->out[i] * g->k[i] > g->x.in[i])
+            return false;
+    }
+    return true;
+}
+
+/* Whether any of n values is a NaN (vectorizes: no early exit). */
+static bool any_nan(const float *v, int64_t n)
+{
+    int nan = 0;
+    for (int64_t i = 0; i < n; i++)
+        nan |= v[i] != v[i];
+    return nan;
+}
+
+/* One plane of is_pool2 pooling without the general window bookkeeping. Same choice as
+ * window_max: the first maximum in window order, the first NaN winning (value NaN). A row
+ * of windows without NaN (checked first, vectorized) takes branch-free selects on a plain
+ * `>`; the general code's data-dependent branches mispredicted on every other element
+ * (~22 ns per output of a 2x2 pool). Rows holding a NaN take window_max. */
+static void pool2_plane(const hg_pool_geom *g, const float *xp, float *yp, int64_t *ap)
+{
+    const int64_t kd = g->k[0], kh = g->k[1], kw = g->k[2];
+    const int64_t *in = g->x.in;
+    int64_t o = 0;
+    for (int64_t od = 0; od < g->out[0]; od++)
+        for (int64_t oh = 0; oh < g->out[1]; oh++, o += g->out[2]) {
+            int64_t row0 = (od * kd * in[1] + oh * kh) * in[2];
+            bool nan = false;
+            for (int64_t d = 0; d < kd; d++)
+                for (int64_t h = 0; h < kh; h++)
+                    nan |= any_nan(xp + row0 + (d * in[1] + h) * in[2], g->out[2] * kw);
+            for (int64_t ow = 0; ow < g->out[2]; ow++) {
+                int64_t first = row0 + ow * kw, at = first;
+                if (nan) {
+                    int64_t lo[3] = {od * kd, oh * kh, ow * kw};
+                    int64_t hi[3] = {lo[0] + kd, lo[1] + kh, lo[2] + kw};
+                    yp[o + ow] = window_max(xp, in, lo, hi, ap ? &at : NULL);
+                } else {
+                    float best = xp[first];
+                    for (int64_t d = 0; d < kd; d++)
+                        for (int64_t h = 0; h < kh; h++)
+                            for (int64_t w = 0; w < kw; w++) {
+                                int64_t idx = first + (d * in[1] + h) * in[2] + w;
+                                float v = xp[idx];
+                                bool take = v > best;
+                                at = take ? idx : at;
+                                best = take ? v : best;
+                            }
+                    yp[o + ow] = best;
+                }
+                if (ap)
+                    ap[o + ow] = at;
+            }
+        }
+}
+
 hg_tensor *hg_max_pool(hg_ctx *ctx, hg_tensor *x, const hg_pool_opts *opts)
 {
     HG_PROPAGATE_NULL(x);
@@ -86,11 +150,16 @@ hg_tensor *hg_max_pool(hg_ctx *ctx, hg_tensor *x, const hg_pool_opts *opts)
         return NULL;
     const float *xd = x->data;
     float *y = out->data;
+    const bool pool2 = is_pool2(&g);
 #pragma omp parallel for schedule(static) if (planes * op > 32768)
     for (int64_t pl = 0; pl < planes; pl++) {
         const float *xp = xd + pl * ip;
         float *yp = y + pl * op;
         int64_t *ap = argmax ? argmax + pl * op : NULL;
+        if (pool2) {
+            pool2_plane(&g, xp, yp, ap);
+            continue;
+        }
         int64_t lo[3], hi[3], o = 0;
         for (int64_t od = 0; od < g.out[0]; od++) {
             hg_pool_window(&g, 0, od, &lo[0], &hi[0]);

@@ -16,8 +16,10 @@ static hg_status relu_inplace_backward(hg_ctx *ctx, hg_node *n)
     const float *y = n->out->data, *g = n->out->grad;
     int64_t len = n->out->numel;
 #pragma omp parallel for schedule(static) if (len > HG__PAR_MIN)
-    for (int64_t i = 0; i < len; i++)
-        gx[i] += y[i] > 0.0f ? g[i] : 0.0f;
+    for (int64_t i = 0; i < len; i++) {
+        float gi = g[i]; /* loaded unconditionally: a conditional load does not vectorize */
+        gx[i] += y[i] > 0.0f ? gi : 0.0f;
+    }
     return HG_OK;
 }
 

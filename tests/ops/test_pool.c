@@ -204,6 +204,57 @@ static void errors(hg_ctx *ctx)
     hg_tensor_free(z);
 }
 
+/* The 2-wide stride-2 fast path (the U-Nets' pooling) against a brute-force window scan, on
+ * values with many ties and a few NaNs: the value, and the gradient's target (the first
+ * maximum in window order, or the first NaN). 2-D and 3-D. */
+static void pool2_vs_brute_force(hg_ctx *ctx)
+{
+    for (int nd = 2; nd <= 3; nd++) {
+        int64_t shape[5] = {2, 3, nd == 3 ? 4 : 6, 6, 8};
+        hg_tensor *x = hg_tensor_new(NULL, HG_F32, 2 + nd, shape);
+        REQUIRE(x);
+        hg_test_fill(x, 31 + nd, 0, 4);
+        for (int64_t i = 0; i < x->numel; i++)
+            x->data[i] = i % 37 == 5 ? NAN : floorf(x->data[i]); /* ties: 4 levels */
+        x->requires_grad = true;
+        hg_ctx_reset(ctx);
+        hg_pool_opts two = {.kernel = {2, 2, 2}};
+        hg_tensor *y = hg_max_pool(ctx, x, &two);
+        REQUIRE(y);
+        float *seed = calloc((size_t)y->numel, sizeof *seed);
+        for (int64_t i = 0; i < y->numel; i++)
+            seed[i] = (float)(i + 1);
+        CHECK_OK(hg_backward_seed(ctx, y, seed));
+        float *expect = calloc((size_t)x->numel, sizeof *expect);
+        int64_t D = nd == 3 ? shape[2] : 1, H = shape[nd], W = shape[nd + 1];
+        int64_t kd = nd == 3 ? 2 : 1, oD = D / kd, oH = H / 2, oW = W / 2, o = 0, bad = 0;
+        for (int64_t pl = 0; pl < shape[0] * shape[1]; pl++)
+            for (int64_t od = 0; od < oD; od++)
+                for (int64_t oh = 0; oh < oH; oh++)
+                    for (int64_t ow = 0; ow < oW; ow++, o++) {
+                        int64_t at = -1;
+                        float best = 0;
+                        for (int64_t d = od * kd; d < od * kd + kd; d++)
+                            for (int64_t h = 2 * oh; h < 2 * oh + 2; h++)
+                                for (int64_t w = 2 * ow; w < 2 * ow + 2; w++) {
+                                    int64_t i = pl * D * H * W + (d * H + h) * W + w;
+                                    float v = x->data[i];
+                                    if (at < 0 || (!isnan(best) && (v > best || isnan(v))))
+                                        at = i, best = v;
+                                }
+                        bad += isnan(best) ? !isnan(y->data[o]) : y->data[o] != best;
+                        expect[at] += seed[o];
+                    }
+        CHECK(o == y->numel);
+        CHECK_MSG(bad == 0, "%d-D pool2: %lld values differ from the brute-force scan", nd,
+                  (long long)bad);
+        CHECK(memcmp(expect, x->grad, (size_t)x->numel * sizeof(float)) == 0);
+        free(seed);
+        free(expect);
+        hg_tensor_free(x);
+    }
+}
+
 int main(void)
 {
     hg_params p;
@@ -212,6 +263,7 @@ int main(void)
     REQUIRE(ctx);
     CHECK(against_torch(&p, ctx) >= 29);
     small_values(ctx);
+    pool2_vs_brute_force(ctx);
     gradchecks();
     errors(ctx);
     hg_ctx_free(ctx);
