@@ -6,6 +6,9 @@
 # decay, gradient clipping at 1: the published setup, for STEPS instead of 100k steps), then
 # evaluates FBP, TV and the three networks with `hinge ellipse` on Shepp-Logan and 100
 # held-out phantoms and writes docs/results/ellipse.md.
+# A network whose OUT_DIR/<arch>.safetensors exists is not trained again (put a trained
+# model there, e.g. models/lpd-ellipse.safetensors as lpd.safetensors, to evaluate it), and
+# an interrupted training resumes from its checkpoint: re-run the same command.
 # Environment: HINGE (binary, default build/hinge), THREADS (default: all cores),
 # COUNT (test phantoms, default 100).
 set -eu
@@ -22,9 +25,15 @@ geometry="--set size=128 --set angles=30 --set detectors=183"
 common="--steps $steps --batch 5 --lr 1e-3 --beta2 0.99 --schedule cosine --clip 1 --threads $threads \
         --val-count 20 --eval-every $(( steps < 1000 ? steps : 1000 )) --seed 0"
 for arch in fbpconvnet lgd lpd; do
+    if [ -f "$out/$arch.safetensors" ]; then
+        echo "== $arch: $out/$arch.safetensors exists, not trained again" >&2
+        continue
+    fi
     echo "== training $arch for $steps steps" >&2
+    resume=""
+    [ -f "$out/$arch.ckpt" ] && resume="--resume"
     "$hinge" train "$arch" $geometry $common --checkpoint "$out/$arch.ckpt" \
-        --checkpoint-every 1000 -o "$out/$arch.safetensors" --json > "$out/$arch.json"
+        --checkpoint-every 100 $resume -o "$out/$arch.safetensors" --json > "$out/$arch.json"
     cat "$out/$arch.json" >&2
 done
 echo "== evaluating" >&2
