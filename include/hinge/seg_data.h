@@ -46,6 +46,33 @@ hg_status hg_patch_sample(const hg_tensor *image, const hg_tensor *label, int nd
                           const int64_t *patch, float fg_ratio, hg_rng rng, hg_tensor *out_image,
                           hg_tensor *out_label);
 
+/* Class-aware oversampling (nnU-Net): the foreground voxels of a label map listed per class,
+ * built once per case so that drawing a patch does not scan the volume. Memory: 8 bytes per
+ * foreground voxel. */
+#define HG_PATCH_MAX_CLASSES 65536
+typedef struct hg_patch_index {
+    int32_t classes; /* max label + 1 */
+    int64_t *start;  /* [classes + 1]: class c's voxels are voxels[start[c] .. start[c + 1]) */
+    int64_t *voxels; /* flat voxel indices of labels >= 1, by class, raster order within */
+} hg_patch_index;
+
+typedef enum hg_fg_sampling {
+    HG_FG_CLASSES = 0, /* a class uniformly among the foreground classes present, then a voxel */
+    HG_FG_ANY,         /* a voxel uniformly among all foreground voxels (large classes win) */
+} hg_fg_sampling;
+
+/* Builds the index of label [S] (integer values 0..HG_PATCH_MAX_CLASSES-1, else an error
+ * naming the voxel). Free with hg_patch_index_free. */
+hg_status hg_patch_index_build(const hg_tensor *label, hg_patch_index *ix);
+void hg_patch_index_free(hg_patch_index *ix);
+/* hg_patch_sample with the index of `label`: with probability fg_ratio the patch is centred
+ * (clamped inside the image) on a foreground voxel drawn as `mode` says, else placed
+ * uniformly. A pure function of (inputs, rng). */
+hg_status hg_patch_sample_indexed(const hg_tensor *image, const hg_tensor *label,
+                                  const hg_patch_index *index, int ndim, const int64_t *patch,
+                                  float fg_ratio, hg_fg_sampling mode, hg_rng rng,
+                                  hg_tensor *out_image, hg_tensor *out_label);
+
 /* ---- augmentation ---------------------------------------------------------------------- */
 
 /* Each transform fires with its probability p_*; zero probabilities disable it. Spatial

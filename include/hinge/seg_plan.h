@@ -171,16 +171,20 @@ hg_status hg_seg_plan_normalize(const hg_seg_plan *p, hg_tensor *image);
 
 /* Cases resampled to the plan's spacing and normalized, split into training and validation
  * (dataset.json "validation", else every 5th case by name starting with the last). Each
- * step draws `batch` patches of random training cases (foreground ratio, augmentation) and
+ * step draws `batch` patches of random training cases (augmentation; the last
+ * max(1, round(batch * fg_ratio)) of them centred on a foreground voxel, nnU-Net's rule with
+ * at least one per batch, chosen as fg_sampling says) and
  * scores Dice + cross-entropy; validation is the mean foreground Dice of the sliding-window
  * prediction (window = the patch) over the validation cases. */
 typedef struct hg_plan_task {
     hg_seg_plan plan;
-    float fg_ratio;                 /* 0: 0.33 */
+    float fg_ratio;                 /* 0: 0.33 (nnU-Net); < 0: no oversampling */
+    hg_fg_sampling fg_sampling;     /* HG_FG_CLASSES (default) or HG_FG_ANY */
     const hg_augment_opts *augment; /* NULL: none */
     /* filled by hg_plan_task_init */
     int32_t n_train, n_val;
     hg_tensor **images, **labels;   /* train cases first, then validation */
+    hg_patch_index *index;          /* per training case: its foreground voxels by class */
     char (*names)[128];
     hg_seg_task loss_task;          /* borrowed for its Dice + CE loss */
 } hg_plan_task;

@@ -40,13 +40,17 @@ static void usage(FILE *f)
             "  --largest-component  keep only the largest connected component of each class\n"
             "  --connectivity N     for --largest-component: 4/8 (2-D), 6/26 (3-D); default\n"
             "                       face neighbours (4 or 6)\n"
+            "  --overlay F.png      also write a figure: the input's axial, coronal and\n"
+            "                       sagittal mid-planes (a 2-D input: the image) in gray with\n"
+            "                       each class in its own colour, translucent; square pixels\n"
+            "                       of the finest spacing, superior/anterior up (RAS storage)\n"
             "  --list FILE          many studies (one input per line): -o is a folder, outputs\n"
             "                       are <name>.nii.gz; under mpirun -np N the ranks share them\n"
             "  --threads N          worker threads (default: all cores)\n");
 }
 
 typedef struct seg_opts {
-    const char *model_arg, *out;
+    const char *model_arg, *out, *overlay;
     int64_t window[3];
     int64_t fixed_window; /* an ONNX model's fixed input size (0: any) */
     int nwindow;
@@ -374,6 +378,124 @@ static hg_status segment_image(const seg_opts *o, const hg_image *img, hg_tensor
     return s;
 }
 
+/* ---- --overlay: mid-planes with the label map ------------------------------------------ */
+
+/* Largest pixel count of an overlay panel side: keeps very anisotropic inputs drawable. */
+#define OVERLAY_MAX_SIDE 1024
+
+/* The mid-plane across `axis` (0 axial, 1 coronal, 2 sagittal) of vol [D, H, W] with spacing
+ * sp (tensor order) as a heap [h, w] tensor of square pixels of px mm (nearest voxel), rows
+ * from the highest index down so that superior (z) or anterior (y) is up in RAS storage. */
+static hg_tensor *mid_plane(const float *vol, const int64_t d[3], const double sp[3], int axis,
+                            double px)
+{
+    int ra = axis == 0 ? 1 : 0, ca = axis == 2 ? 1 : 2; /* row and column axes */
+    int64_t h = llround(d[ra] * sp[ra] / px), w = llround(d[ca] * sp[ca] / px);
+    h = h < 1 ? 1 : h, w = w < 1 ? 1 : w;
+    hg_tensor *t = hg_tensor_empty(NULL, HG_F32, 2, (const int64_t[]){h, w});
+    if (!t)
+        return NULL;
+    for (int64_t r = 0; r < h; r++)
+        for (int64_t c = 0; c < w; c++) {
+            int64_t i[3], ir = (int64_t)((r + 0.5) * (double)d[ra] / (double)h);
+            i[axis] = d[axis] / 2;
+            i[ra] = d[ra] - 1 - (ir < d[ra] ? ir : d[ra] - 1);
+            i[ca] = (int64_t)((c + 0.5) * (double)d[ca] / (double)w);
+            i[ca] = i[ca] < d[ca] ? i[ca] : d[ca] - 1;
+            t->data[r * w + c] = vol[(i[0] * d[1] + i[1]) * d[2] + i[2]];
+        }
+    return t;
+}
+
+/* t [h, w] centred vertically in a new heap [height, w] tensor filled with `fill`. */
+static hg_tensor *pad_rows(const hg_tensor *t, int64_t height, float fill)
+{
+    int64_t h = t->shape[0], w = t->shape[1], top = (height - h) / 2;
+    hg_tensor *o = hg_tensor_empty(NULL, HG_F32, 2, (const int64_t[]){height, w});
+    if (!o)
+        return NULL;
+    hg_tensor_fill(o, fill);
+    memcpy(o->data + top * w, t->data, (size_t)(h * w) * sizeof(float));
+    return o;
+}
+
+static int cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+/* The display window of the panels: their 0.5 and 99.5 percentiles (bright outliers of MR
+ * would otherwise leave the anatomy dark). */
+static hg_status panel_window(hg_tensor *const *img, int n, hg_window *win, float *lo_out)
+{
+    int64_t total = 0;
+    for (int i = 0; i < n; i++)
+        total += img[i]->numel;
+    float *v = malloc((size_t)total * sizeof *v);
+    if (!v)
+        return hg_error(HG_ERR_NOMEM, "segment --overlay: out of memory");
+    for (int i = 0, k = 0; i < n; k += (int)img[i]->numel, i++)
+        memcpy(v + k, img[i]->data, (size_t)img[i]->numel * sizeof *v);
+    qsort(v, (size_t)total, sizeof *v, cmp_float);
+    float lo = v[(int64_t)(0.005 * (double)(total - 1))];
+    float hi = v[(int64_t)(0.995 * (double)(total - 1))];
+    free(v);
+    *win = (hg_window){0.5f * (lo + hi), hi > lo ? hi - lo : 1.0f};
+    *lo_out = lo;
+    return HG_OK;
+}
+
+/* Writes the --overlay figure of channel 0 of img [.., Z, Y, X] and labels [Z, Y, X]. */
+static hg_status write_overlay(const char *path, const hg_image *img, const hg_tensor *labels)
+{
+    const hg_tensor *t = img->data;
+    int64_t d[3] = {1, 1, 1};
+    for (int a = 0; a < 3 && a < labels->ndim; a++)
+        d[3 - 1 - a] = labels->shape[labels->ndim - 1 - a];
+    double sp[3] = {img->spacing[2], img->spacing[1], img->spacing[0]}, px = INFINITY;
+    int axes[3] = {0, 1, 2}, n = d[0] > 1 ? 3 : 1;
+    for (int a = 0; a < 3; a++) {
+        sp[a] = sp[a] > 0 && isfinite(sp[a]) ? sp[a] : 1.0;
+        if (d[a] > 1)
+            px = fmin(px, sp[a]);
+    }
+    px = isfinite(px) ? px : 1.0; /* a single pixel */
+    for (int a = 0; a < 3; a++) /* at most OVERLAY_MAX_SIDE pixels per side */
+        px = fmax(px, d[a] * sp[a] / OVERLAY_MAX_SIDE);
+    hg_tensor *im[3] = {NULL}, *lb[3] = {NULL}, *pim[3] = {NULL}, *plb[3] = {NULL};
+    hg_tensor *fig = NULL, *figl = NULL;
+    hg_status s = HG_OK;
+    int64_t height = 0;
+    for (int i = 0; i < n && s == HG_OK; i++) {
+        im[i] = mid_plane(t->data, d, sp, axes[i], px); /* channel 0: the first volume */
+        lb[i] = im[i] ? mid_plane(labels->data, d, sp, axes[i], px) : NULL;
+        if (!lb[i])
+            s = hg_error_status();
+        else if (im[i]->shape[0] > height)
+            height = im[i]->shape[0];
+    }
+    hg_window win;
+    float lo = 0;
+    if (s == HG_OK)
+        s = panel_window(im, n, &win, &lo);
+    for (int i = 0; i < n && s == HG_OK; i++)
+        if (!(pim[i] = pad_rows(im[i], height, lo)) || !(plb[i] = pad_rows(lb[i], height, 0)))
+            s = hg_error_status();
+    if (s == HG_OK && (!(fig = hg_montage((const hg_tensor *const *)pim, n, 4, lo)) ||
+                       !(figl = hg_montage((const hg_tensor *const *)plb, n, 4, 0))))
+        s = hg_error_status();
+    if (s == HG_OK)
+        s = hg_png_write_image(path, fig, &win, figl, 0.5f);
+    for (int i = 0; i < 3; i++) {
+        hg_tensor_free(im[i]), hg_tensor_free(lb[i]);
+        hg_tensor_free(pim[i]), hg_tensor_free(plb[i]);
+    }
+    hg_tensor_free(fig);
+    hg_tensor_free(figl);
+    return s == HG_OK ? s : hg_error_context(s, "segment --overlay %s", path);
+}
+
 /* Reads, segments and writes one study. */
 static hg_status segment_one(const seg_opts *o, const char *in, const char *out)
 {
@@ -409,6 +531,8 @@ static hg_status segment_one(const seg_opts *o, const char *in, const char *out)
         hg_nifti_write_opts wo = {.datatype = o->classes > 255 ? HG_DT_INT16 : HG_DT_UINT8};
         s = hg_nifti_write(out, &seg, &wo);
     }
+    if (s == HG_OK && o->overlay)
+        s = write_overlay(o->overlay, &img, seg.data);
     hg_image_free(&seg);
     hg_image_free(&img);
     return s;
@@ -448,7 +572,7 @@ static int run_segment(int argc, char **argv)
         {"tta", no_argument, 0, 'T'},           {"largest-component", no_argument, 0, 'l'},
         {"connectivity", required_argument, 0, 'c'},
         {"list", required_argument, 0, 'L'},    {"threads", required_argument, 0, 't'},
-        {0, 0, 0, 0}};
+        {"overlay", required_argument, 0, 'P'}, {0, 0, 0, 0}};
     int opt;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "ho:", lo, NULL)) != -1) {
@@ -470,6 +594,7 @@ static int run_segment(int argc, char **argv)
                         o.connectivity == 26);
             break;
         case 'L': list = optarg; break;
+        case 'P': o.overlay = optarg; break;
         case 't': ok = hg_cli_parse_int(optarg, 0, 4096, &threads); break;
         default: return hg_cli_usage_error("segment", "invalid option");
         }
@@ -481,6 +606,8 @@ static int run_segment(int argc, char **argv)
                                   "not the command line" : "expected one input image");
     if (!o.model_arg)
         return hg_cli_usage_error("segment", "missing --model");
+    if (list && o.overlay)
+        return hg_cli_usage_error("segment", "--overlay draws one study; not with --list");
     if (!o.out)
         return hg_cli_usage_error("segment", "missing -o output path");
     hg_set_threads((int)threads);

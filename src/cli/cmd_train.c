@@ -74,6 +74,10 @@ static void usage(FILE *out)
             "                        (every 1/F-th case; default 0.2)\n"
             "  --mirror P            segmentation: flip probability per axis (default 0.5; 0\n"
             "                        when the labels depend on side or direction)\n"
+            "  --fg-sampling MODE    segmentation: the patches centred on foreground (a third\n"
+            "                        of each batch, at least one) pick a class uniformly among\n"
+            "                        those in the case, then one of its voxels (classes,\n"
+            "                        default, nnU-Net), or any foreground voxel (any)\n"
             "  -o, --output PATH     write the trained model (safetensors)\n"
             "  --seed S              random seed (default 0)\n"
             "  --threads N           threads (default: all cores)\n"
@@ -100,6 +104,7 @@ typedef struct {
     hg_cli_lesion lesion;
     const char *plan_file;
     double val_fraction, mirror;
+    hg_fg_sampling fg_sampling;
     bool schedule_given;
     /* segmentation: the best validation model is written as it appears */
     hg_model *best_model;
@@ -279,6 +284,12 @@ static int set_option(train_cli *c, const char *name, const char *value)
         return HG_EXIT_OK;
     }
     if (strcmp(name, "plan") == 0) { c->plan_file = keep(c, value); return HG_EXIT_OK; }
+    if (strcmp(name, "fg-sampling") == 0) {
+        if (strcmp(value, "classes") == 0) c->fg_sampling = HG_FG_CLASSES;
+        else if (strcmp(value, "any") == 0) c->fg_sampling = HG_FG_ANY;
+        else return bad_value(name, value, "classes or any");
+        return HG_EXIT_OK;
+    }
     if (strcmp(name, "task") == 0) {
         if (strcmp(value, "lesion") != 0)
             return bad_value(name, value, "lesion");
@@ -579,7 +590,7 @@ static int train_plan(train_cli *c)
         .p_bias = 0.1f, .bias_strength = 0.3f, .p_blur = 0.1f, .blur_sigma_max = 1.0f};
     if (c->mirror >= 0)
         aug.p_flip = (float)fmin(c->mirror, 1.0);
-    hg_plan_task t = {.augment = &aug};
+    hg_plan_task t = {.augment = &aug, .fg_sampling = c->fg_sampling};
     hg_seg_dataset ds;
     hg_metadata extra;
     hg_metadata_init(&extra);
@@ -751,6 +762,7 @@ static int run_train(int argc, char **argv)
         {"size", required_argument, 0, 1},   {"lesion", required_argument, 0, 1},
         {"plan", required_argument, 0, 1},
         {"val-fraction", required_argument, 0, 1}, {"mirror", required_argument, 0, 1},
+        {"fg-sampling", required_argument, 0, 1},
         {0, 0, 0, 0}};
     /* First pass: --config, so that command-line options override the file. */
     optind = 1;

@@ -69,9 +69,15 @@ hg_status hg_plan_task_init(hg_plan_task *t, const hg_seg_dataset *ds, double va
     for (int i = 0, tr = 0, va = t->n_train; i < n && s == HG_OK; i++)
         s = prepare_case(t, &ds->cases[i], val[i] ? va++ : tr++);
     free(val);
+    /* class voxel lists of the training cases, once: a patch draw is then O(patch) */
+    if (s == HG_OK && !(t->index = calloc((size_t)t->n_train, sizeof *t->index)))
+        s = hg_error(HG_ERR_NOMEM, "plan task: out of memory for %d case indices", t->n_train);
+    for (int i = 0; i < t->n_train && s == HG_OK; i++)
+        if ((s = hg_patch_index_build(t->labels[i], &t->index[i])) != HG_OK)
+            s = hg_error_context(s, "case %s", t->names[i]);
     t->loss_task = (hg_seg_task){.dice_weight = 1, .ce_weight = 1};
-    if (t->fg_ratio <= 0)
-        t->fg_ratio = 0.33f;
+    if (t->fg_ratio == 0)
+        t->fg_ratio = 1.0f / 3.0f;
     if (s != HG_OK)
         hg_plan_task_free(t);
     return s;
@@ -83,7 +89,11 @@ void hg_plan_task_free(hg_plan_task *t)
     for (int i = 0; i < n && t->images; i++) {
         hg_tensor_free(t->images[i]);
         hg_tensor_free(t->labels[i]);
+        if (t->index && i < t->n_train)
+            hg_patch_index_free(&t->index[i]);
     }
+    free(t->index);
+    t->index = NULL;
     free(t->images);
     free(t->labels);
     free(t->names);
@@ -108,6 +118,10 @@ static hg_status plan_batch(void *self, int64_t step, hg_rng *rng, hg_ctx *ctx, 
     if (!X || !Y)
         return hg_error_status();
     int64_t per_x = X->numel / p->batch, per_y = Y->numel / p->batch;
+    /* nnU-Net: the last round(B * ratio) samples are oversampled; here at least one */
+    int64_t n_fg = t->fg_ratio > 0 ? llround(p->batch * (double)t->fg_ratio) : 0;
+    if (t->fg_ratio > 0 && n_fg < 1)
+        n_fg = 1;
     for (int64_t i = 0; i < p->batch; i++) {
         hg_rng r = hg_rng_split(rng, (uint64_t)i);
         int64_t c = (int64_t)hg_rng_below(&r, (uint64_t)t->n_train);
@@ -118,8 +132,10 @@ static hg_status plan_batch(void *self, int64_t step, hg_rng *rng, hg_ctx *ctx, 
         yi.data = Y->data + i * per_y, yi.numel = per_y, yi.ndim = nd;
         memmove(yi.shape, Y->shape + 1, sizeof(int64_t) * (size_t)nd);
         xi.node = yi.node = NULL, xi.grad = yi.grad = NULL;
-        hg_status s = hg_patch_sample(t->images[c], t->labels[c], nd, patch, t->fg_ratio,
-                                      hg_rng_split(&r, 0), &xi, &yi);
+        float fg = i >= p->batch - n_fg ? 1.0f : 0.0f;
+        hg_status s = hg_patch_sample_indexed(t->images[c], t->labels[c], &t->index[c], nd,
+                                              patch, fg, t->fg_sampling, hg_rng_split(&r, 0),
+                                              &xi, &yi);
         if (s == HG_OK && t->augment)
             s = hg_augment(t->augment, nd, hg_rng_split(&r, 1), &xi, &yi, ctx);
         if (s != HG_OK)

@@ -8,6 +8,7 @@
 #include "test_util.h"
 
 #include <cJSON.h>
+#include <png.h>
 
 #include <math.h>
 #include <string.h>
@@ -43,6 +44,89 @@ static hg_model *train_unet(void)
     CHECK_OK(hg_train(m, &task, &o, &r));
     hg_set_threads(threads);
     return m;
+}
+
+/* Decodes a PNG as RGB into a fresh buffer; NULL on failure. */
+static uint8_t *read_rgb(const char *path, int64_t *h, int64_t *w)
+{
+    png_image im;
+    memset(&im, 0, sizeof im);
+    im.version = PNG_IMAGE_VERSION;
+    if (!png_image_begin_read_from_file(&im, path))
+        return NULL;
+    im.format = PNG_FORMAT_RGB;
+    uint8_t *buf = malloc(PNG_IMAGE_SIZE(im));
+    if (buf && !png_image_finish_read(&im, NULL, buf, 0, NULL)) {
+        free(buf);
+        return NULL;
+    }
+    *h = im.height, *w = im.width;
+    return buf;
+}
+
+/* --overlay: a 6 x 48 x 48 volume of shapes slices at 0.7 x 0.8 x 2.0 mm (x, y, z), segmented
+ * slice by slice. Square pixels of 0.7 mm: axial 55 x 48 (48 * 0.8 / 0.7 = 54.9 rows),
+ * coronal 17 x 48 (6 * 2 / 0.7 = 17.1), sagittal 17 x 55, padded to 55 rows, 4-pixel gaps:
+ * 55 x 159. In the axial panel (row r shows y = 47 - r * 48 / 55, superior/anterior up) a
+ * pixel is coloured exactly where the written label map is foreground: class 1 red-ish,
+ * class 2 green-ish (the palette of hg_png_write_image); a 2-D input gives one panel. */
+static void check_overlay(const char *model, const hg_shapes_opts *so)
+{
+    hg_tensor *x, *y;
+    CHECK_OK(hg_shapes_batch(so, 21, 0, 6, NULL, &x, &y));
+    hg_image vol;
+    hg_image_init(&vol);
+    vol.data = hg_new(NULL, 6, N, N);
+    memcpy(vol.data->data, x->data, sizeof(float) * 6 * N * N);
+    CHECK_OK(hg_image_set_spacing(&vol, 3, (const double[]){0.7, 0.8, 2.0}));
+    char in[1024], out[1024], png[1024];
+    snprintf(in, sizeof in, "%s", hg_test_tmp("seg_ov_in.nii.gz"));
+    snprintf(out, sizeof out, "%s", hg_test_tmp("seg_ov_out.nii.gz"));
+    snprintf(png, sizeof png, "%s", hg_test_tmp("seg_ov.png"));
+    CHECK_OK(hg_nifti_write(in, &vol, NULL));
+    remove(png);
+    CHECK(hg_test_run("%s segment --model %s --normalize none %s -o %s --overlay %s",
+                      HINGE_BINARY, model, in, out, png) == 0);
+    hg_image lab;
+    hg_image_init(&lab);
+    int64_t h = 0, w = 0;
+    uint8_t *rgb = read_rgb(png, &h, &w);
+    REQUIRE(rgb && hg_nifti_read(out, &lab) == HG_OK && lab.data->numel == 6 * N * N);
+    printf("segment --overlay: %lld x %lld pixels (expected 55 x 159)\n", (long long)h,
+           (long long)w);
+    CHECK(h == 55 && w == 159);
+    int64_t wrong = 0, fg[3] = {0, 0, 0};
+    for (int64_t r = 0; r < 55 && w == 159; r++)
+        for (int64_t c = 0; c < 48; c++) {
+            int64_t yy = N - 1 - (int64_t)((r + 0.5) * N / 55.0);
+            int l = (int)lab.data->data[(3 * N + yy) * N + c];
+            const uint8_t *p = rgb + 3 * (r * w + c);
+            bool grey = p[0] == p[1] && p[1] == p[2];
+            bool ok = l == 0 ? grey : l == 1 ? p[0] > p[1] && p[0] > p[2]
+                                             : p[1] > p[0] && p[1] > p[2];
+            wrong += !ok, fg[l < 3 ? l : 0]++;
+        }
+    printf("segment --overlay: axial panel %lld class-1, %lld class-2 pixels, %lld coloured "
+           "wrongly\n", (long long)fg[1], (long long)fg[2], (long long)wrong);
+    CHECK(wrong == 0 && fg[1] > 20 && fg[2] > 20);
+    free(rgb);
+    /* a 2-D input: the image alone, 55 x 48 */
+    hg_image_free(&vol);
+    hg_image_init(&vol);
+    vol.data = hg_new(NULL, N, N);
+    memcpy(vol.data->data, x->data, sizeof(float) * N * N);
+    CHECK_OK(hg_image_set_spacing(&vol, 2, (const double[]){0.7, 0.8}));
+    CHECK_OK(hg_nifti_write(in, &vol, NULL));
+    CHECK(hg_test_run("%s segment --model %s --normalize none %s -o %s --overlay %s",
+                      HINGE_BINARY, model, in, out, png) == 0);
+    rgb = read_rgb(png, &h, &w);
+    CHECK(rgb && h == 55 && w == 48);
+    free(rgb);
+    /* one figure per run: not with --list */
+    CHECK(hg_test_run("%s segment --model %s --list %s -o %s --overlay %s 2>/dev/null",
+                      HINGE_BINARY, model, in, out, png) == 2);
+    hg_image_free(&vol), hg_image_free(&lab);
+    hg_tensor_free(x), hg_tensor_free(y);
 }
 
 /* Mean foreground Dice of the label map in `path` against truth. */
@@ -317,6 +401,8 @@ int main(void)
         hg_image_free(&r), hg_image_free(&v);
         hg_model_free(m3);
     }
+
+    check_overlay(model, &so);
 
     /* failures: exit 1, no output */
     remove(out);

@@ -7,7 +7,8 @@
  * and the PSNR of lpd.nii.gz against sl.nii.gz (data range = max of the phantom).
  * brain-mask (needs mricron-data's Colin27; skipped with a message without it):
  *   hinge segment --model brain-mask /usr/share/mricron/templates/ch2.nii.gz -o mask.nii.gz
- * and the Dice / HD95 of mask.nii.gz against ch2bet.nii.gz > 0. The shipped MRI model
+ * and the Dice / HD95 of mask.nii.gz against ch2bet.nii.gz > 0; brain-structures likewise
+ * against the AAL atlas grouped into six structures (mean Dice). The shipped MRI model
  * (models/<name>.json, "slice_psnr") likewise, on the held-out Colin27 slice 110:
  *   hinge phantom colin27 --size 64 --slice 110 -o t1.nii.gz
  *   hinge simulate mri --coils 8 --mask random --accel 4 --center 0.08 --noise 0.002 --seed 110 t1.nii.gz -o k.nii.gz
@@ -17,6 +18,7 @@
 #include "test_util.h"
 
 #include <cJSON.h>
+#include <string.h>
 #include <unistd.h>
 
 static double psnr_of(const char *ref, const char *img)
@@ -103,6 +105,83 @@ static void test_brain_mask(void)
     free(text);
 }
 
+/* brain-structures: the AAL atlas of Colin27 grouped into six structures, as
+ * tools/experiments/make_colin_dataset.py GROUPS does (region name prefixes -> label). */
+static const struct {
+    int label;
+    const char *prefix;
+} aal_groups[] = {
+    {1, "Precentral"}, {1, "Frontal_"}, {1, "Rolandic_Oper"}, {1, "Supp_Motor_Area"},
+    {1, "Olfactory"}, {1, "Rectus"}, {1, "Paracentral_Lobule"}, {1, "Insula"},
+    {1, "Cingulum_Ant"}, {1, "Cingulum_Mid"}, {2, "Postcentral"}, {2, "Parietal_"},
+    {2, "SupraMarginal"}, {2, "Angular"}, {2, "Precuneus"}, {2, "Cingulum_Post"},
+    {3, "Temporal_"}, {3, "Heschl"}, {3, "Hippocampus"}, {3, "ParaHippocampal"},
+    {3, "Amygdala"}, {3, "Fusiform"}, {4, "Calcarine"}, {4, "Cuneus"}, {4, "Lingual"},
+    {4, "Occipital_"}, {5, "Caudate"}, {5, "Putamen"}, {5, "Pallidum"}, {5, "Thalamus"},
+    {6, "Cerebelum_"}, {6, "Vermis_"},
+};
+
+/* The grouped AAL label map of Colin27 (1 mm) into *truth; false when a region is unknown. */
+static bool aal_structures(hg_image *truth)
+{
+    float lut[256] = {0};
+    FILE *f = fopen(COLIN "/aal.nii.txt", "r");
+    REQUIRE(f);
+    char line[256], name[128];
+    int idx, unknown = 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "%d %127s", &idx, name) == 2 && idx > 0 && idx < 256) {
+            for (size_t g = 0; g < sizeof aal_groups / sizeof *aal_groups && !lut[idx]; g++)
+                if (!strncmp(name, aal_groups[g].prefix, strlen(aal_groups[g].prefix)))
+                    lut[idx] = (float)aal_groups[g].label;
+            unknown += lut[idx] == 0;
+        }
+    fclose(f);
+    hg_image_init(truth);
+    REQUIRE(hg_nifti_read(COLIN "/aal.nii.gz", truth) == HG_OK);
+    for (int64_t i = 0; i < truth->data->numel; i++) {
+        float v = truth->data->data[i];
+        truth->data->data[i] = v >= 1 && v < 256 ? lut[(int)v] : 0.0f;
+    }
+    return unknown == 0;
+}
+
+/* brain-structures on Colin27 at 1 mm (the input is resampled to the plan's 3 mm inside
+ * hinge segment, so this takes seconds): the mean Dice of the six structures to 0.01. */
+static void test_brain_structures(void)
+{
+    const char *doc = HINGE_FIXTURES "/../../models/brain-structures.json";
+    double mean_doc;
+    if (!documented_number(doc, "colin27_mean_dice", &mean_doc)) {
+        printf("test_shipped_models: brain-structures is not shipped; skipped\n");
+        return;
+    }
+    if (access(COLIN "/aal.nii.gz", R_OK) != 0) {
+        printf("test_shipped_models: brain-structures skipped: Colin27/AAL (mricron-data) is "
+               "not installed\n");
+        return;
+    }
+    const char *seg = hg_test_tmp("ship_structures.nii.gz");
+    CHECK(hg_test_run("%s segment --model brain-structures %s/ch2.nii.gz -o %s", HINGE_BINARY,
+                      COLIN, seg) == 0);
+    hg_image a, truth;
+    hg_image_init(&a);
+    CHECK(aal_structures(&truth));
+    CHECK_OK(hg_nifti_read(seg, &a));
+    REQUIRE(a.data && truth.data && a.data->numel == truth.data->numel);
+    double dice[7], mean = 0;
+    CHECK_OK(hg_dice_multiclass(a.data, truth.data, 7, dice));
+    for (int k = 1; k < 7; k++)
+        mean += dice[k] / 6;
+    printf("brain-structures on Colin27: Dice %.3f %.3f %.3f %.3f %.3f %.3f, mean %.4f "
+           "(documented %.4f)\n", dice[1], dice[2], dice[3], dice[4], dice[5], dice[6], mean,
+           mean_doc);
+    CHECK_MSG(fabs(mean - mean_doc) <= 0.01, "brain-structures: mean Dice %.4f, documented %.4f",
+              mean, mean_doc);
+    hg_image_free(&a);
+    hg_image_free(&truth);
+}
+
 static void check_mri_model(const char *name)
 {
     char doc[512];
@@ -136,6 +215,7 @@ int main(void)
     check_mri_model("varnet-t1-4x");
     check_mri_model("modl-t1-4x");
     test_brain_mask();
+    test_brain_structures();
     double documented;
     if (!documented_number(HINGE_FIXTURES "/../../models/lpd-ellipse.json", "shepp_logan_psnr",
                            &documented)) {
