@@ -17,6 +17,17 @@
 #include <stdio.h>
 #include <string.h>
 
+/* oneDNN's backward-weights kernels split the reduction over positions among their threads,
+ * so dw depends on the thread count (measured: relative differences of 1e-6..4e-6 between 1,
+ * 2 and 3 threads on the 2-D U-Net and LPD shapes; tests/ops/test_conv_dnnl.c reports them).
+ * hinge's results must not depend on the thread count (docs/PERFORMANCE.md "Threads, waiting,
+ * and determinism"), so that pass is created and run with this fixed number of threads,
+ * whatever hg_set_threads says: bit-identical for any setting, at the cost of one extra thread
+ * when hinge runs on one, and no scaling beyond two. */
+#ifndef HG_CONV_DNNL_WGRAD_THREADS
+#define HG_CONV_DNNL_WGRAD_THREADS 2
+#endif
+
 hg_conv_dnnl_layout hg__conv_dnnl_layout = HG_CONV_DNNL_BLOCKED;
 bool hg__conv_dnnl_fail = false;
 
@@ -386,7 +397,8 @@ static hg_status run(hg_ctx *ctx, const hg_conv_plan *p, hg_conv_dnnl_pass pass,
     dnnl_key key;
     memset(&key, 0, sizeof key);
     key.pass = pass;
-    key.nthreads = omp_get_max_threads();
+    const int threads = omp_get_max_threads();
+    key.nthreads = pass == HG_CONV_DNNL_BWD_WEIGHTS ? HG_CONV_DNNL_WGRAD_THREADS : threads;
     key.plain = hg__conv_dnnl_layout == HG_CONV_DNNL_PLAIN;
     key.accumulate = accumulate;
     key.nsp = p->nsp;
@@ -400,9 +412,14 @@ static hg_status run(hg_ctx *ctx, const hg_conv_plan *p, hg_conv_dnnl_pass pass,
     }
     const dnnl_key *k = &key;
     dnnl_entry *e;
+    /* oneDNN reads the thread count from OpenMP at creation and at execution. */
+    if (key.nthreads != threads)
+        omp_set_num_threads((int)key.nthreads);
     hg_status st = entry_get(k, &e);
-    if (st != HG_OK)
+    if (st != HG_OK) {
+        omp_set_num_threads(threads);
         return st;
+    }
 
     size_t off[NT], total = round64(e->scratch_bytes) + 64;
     for (int t = 0; t < NT; t++) {
@@ -413,6 +430,7 @@ static hg_status run(hg_ctx *ctx, const hg_conv_plan *p, hg_conv_dnnl_pass pass,
     char *buf = hg_conv_scratch_alloc(&sc, total, false);
     if (!buf) {
         hg_conv_scratch_end(&sc);
+        omp_set_num_threads(threads);
         return hg_error_context(hg_error_status(), "conv (oneDNN %s): scratch of %zu bytes",
                                 pass_name(pass), total);
     }
@@ -458,6 +476,8 @@ static hg_status run(hg_ctx *ctx, const hg_conv_plan *p, hg_conv_dnnl_pass pass,
 out:
     pthread_mutex_unlock(&e->lock);
     hg_conv_scratch_end(&sc);
+    if (key.nthreads != threads)
+        omp_set_num_threads(threads);
     return st;
 }
 
@@ -519,12 +539,32 @@ hg_status hg_conv_dnnl_weight_grad(hg_ctx *ctx, const hg_conv_plan *p, const flo
 
 /* ---- the rule table --------------------------------------------------------------------- */
 
+/* By measurement (bench/bench_conv.c, process CPU time, 1 and 2 threads, oneDNN 2.6.3 in
+ * blocked layouts against hinge's own kernels, AVX-512 Zen 4, 2026-11-27; the tables are in
+ * docs/PERFORMANCE.md "oneDNN convolutions"). Only 3x3 / 3x3x3, stride 1, undilated,
+ * ungrouped convs were measured in the classes below; everything else stays on hinge's kernels.
+ * - 3-D: oneDNN 1.8-2.8x faster in all three passes from 16 channels on (16->16 at 64^3, one
+ *   thread: forward 40 vs 88 ms, backward-data 48 vs 84, backward-weights 51 vs 100); the
+ *   first conv (1->16) forward and weights 1.3-1.7x, its backward-data (never needed: the
+ *   image has no gradient) slower.
+ * - 2-D with >= 32 channels on both sides (the U-Net below its first conv): forward equal to
+ *   1.45x faster (64->32 at 256^2: 106 vs 154 ms), backward-weights 1.15-1.5x faster;
+ *   backward-data within +-15% either way, so it stays on hinge's kernels.
+ * - 2-D with few channels on a side (the U-Net's first conv, LPD's 7->32 and 32->5, 1x1
+ *   heads) and the 2x2 up-convs: hinge's direct kernels and sgemm are faster or equal. */
 bool hg_conv_dnnl_wanted(const hg_conv_plan *p, hg_conv_dnnl_pass pass)
 {
     if (hg__conv_path == HG_CONV_PATH_DNNL)
         return hg_conv_dnnl_usable(p);
-    if (hg__conv_path != HG_CONV_PATH_AUTO || !hg_conv_dnnl_usable(p))
+    if (hg__conv_path != HG_CONV_PATH_AUTO || !hg_conv_dnnl_usable(p) || p->groups != 1)
         return false;
-    (void)pass;
-    return false; /* TODO: measured rules */
+    const hg_conv_geom *g = &p->g;
+    for (int i = 3 - p->nsp; i < 3; i++)
+        if (g->k[i] != 3 || g->s[i] != 1 || g->d[i] != 1)
+            return false;
+    if (p->nsp == 3)
+        return pass != HG_CONV_DNNL_BWD_DATA || (p->cb >= 16 && p->cs >= 16);
+    if (p->nsp == 2 && p->cb >= 32 && p->cs >= 32)
+        return pass != HG_CONV_DNNL_BWD_DATA;
+    return false;
 }
