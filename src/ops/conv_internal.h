@@ -106,6 +106,7 @@ typedef enum { HG_CONV_DNNL_BLOCKED = 0, HG_CONV_DNNL_PLAIN } hg_conv_dnnl_layou
  * primitive creation fail inside oneDNN (error-path test). */
 extern hg_conv_dnnl_layout hg__conv_dnnl_layout;
 extern bool hg__conv_dnnl_fail;
+extern bool hg__conv_dnnl_winograd; /* oneDNN's Winograd algorithm (benchmarks) */
 
 bool hg_conv_dnnl_available(void); /* built with oneDNN */
 bool hg_conv_dnnl_usable(const hg_conv_plan *p);

@@ -154,6 +154,54 @@ static void test_against_gemm(void)
            N_CASES, worst[0], worst[1], worst[2], worst[3]);
 }
 
+/* oneDNN's Winograd F(4x4, 3x3) on U-Net / LPD shapes (>= 32 channels, multiples of 16): the
+ * error against sgemm, in max-abs over max-abs (the same measure as above). */
+static void test_winograd(void)
+{
+    const ccase wc[] = {
+        {2, 32, 32, 2, 1, 0, {30, 45}, {3, 3}, {1, 1}, {1, 1}, {1, 1}},
+        {1, 64, 128, 2, 1, 0, {33, 32}, {3, 3}, {1, 1}, {1, 1}, {1, 1}},
+        {1, 256, 256, 2, 1, 0, {16, 16}, {3, 3}, {1, 1}, {1, 1}, {1, 1}},
+    };
+    double worst[4] = {0, 0, 0, 0};
+    for (int i = 0; i < 3; i++) {
+        problem p = make(&wc[i], 1700 + (uint64_t)i);
+        hg__conv_path = HG_CONV_PATH_GEMM;
+        result ref = run(&p);
+        hg__conv_path = HG_CONV_PATH_DNNL;
+        hg__conv_dnnl_winograd = true;
+        result got = run(&p);
+        hg__conv_dnnl_winograd = false;
+        hg__conv_path = HG_CONV_PATH_AUTO;
+        for (int k = 0; k < 4; k++) {
+            double e = hg_test_rel_err(got.v[k], ref.v[k], ref.n[k]);
+            CHECK_MSG(e <= 1e-5, "winograd case %d %s: rel err %.3g vs sgemm", i, what[k], e);
+            worst[k] = fmax(worst[k], e);
+        }
+        free_result(&got);
+        free_result(&ref);
+        free_problem(&p);
+    }
+    /* Asked for where oneDNN has no Winograd kernel (3-D) on the dispatched path: the direct
+     * kernel instead, no error. */
+    problem p = make(&cases[9], 1750);
+    hg__conv_path = HG_CONV_PATH_GEMM;
+    result ref = run(&p);
+    hg__conv_path = HG_CONV_PATH_AUTO;
+    hg__conv_dnnl_winograd = true;
+    result got = run(&p);
+    hg__conv_dnnl_winograd = false;
+    for (int k = 0; k < 4; k++)
+        CHECK_MSG(hg_test_rel_err(got.v[k], ref.v[k], ref.n[k]) <= 1e-5,
+                  "3-D with Winograd asked for: %s rel err %.3g", what[k],
+                  hg_test_rel_err(got.v[k], ref.v[k], ref.n[k]));
+    free_result(&got);
+    free_result(&ref);
+    free_problem(&p);
+    printf("oneDNN Winograd vs im2col+sgemm, 3 cases: max rel err y %.2e, dx %.2e, dw %.2e\n",
+           worst[0], worst[1], worst[2]);
+}
+
 static hg_tensor *gc_fn(hg_ctx *ctx, hg_tensor **in, void *user)
 {
     const problem *p = user;
@@ -258,6 +306,7 @@ int main(void)
         return hg_test_finish("test_conv_dnnl");
     }
     test_against_gemm();
+    test_winograd();
     test_gradcheck();
     test_threads();
     test_error();
