@@ -72,7 +72,7 @@ bool hg_conv_dnnl_usable(const hg_conv_plan *p)
  * thread count is part of the key. Zero-filled before use: compared with memcmp. */
 typedef struct {
     int64_t pass, nthreads, plain, winograd, accumulate, nsp, batch, groups, cb, cs;
-    int64_t in[3], out[3], k[3], s[3], p[3], d[3];
+    int64_t in[3], out[3], k[3], s[3], p[3], d[3], pr[3]; /* pr: far-side padding */
 } dnnl_key;
 
 /* The conv's three tensors: two inputs A, B and the output C.
@@ -285,14 +285,10 @@ static dnnl_status_t conv_pd(const dnnl_key *k, dnnl_primitive_attr_t attr,
     dnnl_dims_t strides, dil, pl, pr;
     for (int i = 0; i < k->nsp; i++) {
         int j = 3 - (int)k->nsp + i;
-        hg_conv_geom g;
-        memcpy(g.in, k->in, sizeof g.in), memcpy(g.out, k->out, sizeof g.out);
-        memcpy(g.k, k->k, sizeof g.k), memcpy(g.s, k->s, sizeof g.s);
-        memcpy(g.p, k->p, sizeof g.p), memcpy(g.d, k->d, sizeof g.d);
         strides[i] = k->s[j];
         dil[i] = k->d[j] - 1; /* oneDNN counts the gaps */
         pl[i] = k->p[j];
-        pr[i] = pad_right(&g, j);
+        pr[i] = k->pr[j];
     }
     /* The test hook asks for an algorithm that does not exist: oneDNN itself rejects it. */
     dnnl_alg_kind_t alg = hg__conv_dnnl_fail       ? dnnl_alg_kind_undef
@@ -445,6 +441,7 @@ static hg_status run(hg_ctx *ctx, const hg_conv_plan *p, hg_conv_dnnl_pass pass,
     for (int i = 0; i < 3; i++) {
         key.in[i] = p->g.in[i], key.out[i] = p->g.out[i], key.k[i] = p->g.k[i];
         key.s[i] = p->g.s[i], key.p[i] = p->g.p[i], key.d[i] = p->g.d[i];
+        key.pr[i] = pad_right(&p->g, i);
     }
     const dnnl_key *k = &key;
     dnnl_entry *e;

@@ -294,6 +294,11 @@ static void test_error(void)
                     "conv (oneDNN forward): convolution primitive descriptor failed");
     CHECK_MSG(strstr(hg_error_message(), "[1, 3, 6, 7] -> [1, 4, 6, 7], kernel 3x3") != NULL,
               "message names the shapes: %s", hg_error_message());
+    /* conv_transpose's forward is C^T: oneDNN's backward-data pass */
+    hg_tensor *wt = hg_new(NULL, 3, 2, 3, 3);
+    CHECK_NULL_WITH(hg_conv_transpose(NULL, p.x, wt, NULL, &p.o),
+                    "conv (oneDNN backward-data): convolution primitive descriptor failed");
+    hg_tensor_free(wt);
     hg__conv_dnnl_fail = false;
     hg__conv_path = HG_CONV_PATH_AUTO;
     free_problem(&p);
