@@ -4,7 +4,7 @@
  * finite-difference gradient checks on the dispatched (AUTO) path and with oneDNN forced;
  * bit-identical results for 1, 2 and 3 threads on the shapes the rule table routes to oneDNN;
  * and a primitive creation that fails inside oneDNN reported as an hg_error naming the conv. */
-#include "test_util.h"
+#include "conv_test_common.h"
 
 #include "ops/conv_internal.h"
 
@@ -61,11 +61,7 @@ static problem make(const ccase *c, uint64_t seed)
     p.x = hg_tensor_new(NULL, HG_F32, 2 + c->nsp, xs);
     p.w = hg_tensor_new(NULL, HG_F32, 2 + c->nsp, ws);
     p.b = hg_new(NULL, c->cout);
-    REQUIRE(p.x && p.w && p.b);
-    hg_test_fill(p.x, seed, -1, 1);
-    hg_test_fill(p.w, seed + 1, -1, 1);
-    hg_test_fill(p.b, seed + 2, -1, 1);
-    p.x->requires_grad = p.w->requires_grad = p.b->requires_grad = true;
+    conv_fill(p.x, p.w, p.b, seed);
     return p;
 }
 
@@ -74,79 +70,49 @@ static void free_problem(problem *p)
     hg_tensor_free(p->x), hg_tensor_free(p->w), hg_tensor_free(p->b), hg_tensor_free(p->gy);
 }
 
-static hg_tensor *apply(hg_ctx *ctx, const problem *p, hg_tensor *x, hg_tensor *w, hg_tensor *b)
+static hg_tensor *apply(hg_ctx *ctx, hg_tensor *x, hg_tensor *w, hg_tensor *b,
+                        const void *user)
 {
+    const problem *p = user;
     return p->c->transposed ? hg_conv_transpose(ctx, x, w, b, &p->o)
                             : hg_conv(ctx, x, w, b, &p->o);
 }
 
-/* y, dx, dw, db (heap copies) of one forward + backward; the conv runs twice into one sum so
- * that accumulation into existing gradients (and the forward's bias, beta = 1) is covered. */
-typedef struct {
-    float *v[4];
-    int64_t n[4];
-} result;
+static conv_result run(problem *p) { return conv_run(apply, p, p->x, p->w, p->b, &p->gy); }
 
-static result run(problem *p)
+/* p on the im2col path against p with the overrides set now (restored to AUTO after): the
+ * worst relative error per output goes into worst[4]; above 1e-5 is a failure. */
+static void compare(problem *p, hg_conv_path path, hg_conv_dnnl_layout layout, bool wino,
+                    const char *label, double *worst)
 {
-    result r;
-    hg_tensor *t[3] = {p->x, p->w, p->b};
-    for (int k = 0; k < 3; k++)
-        if (t[k]->grad)
-            memset(t[k]->grad, 0, (size_t)t[k]->numel * sizeof(float));
-    hg_ctx *ctx = hg_ctx_new();
-    hg_tensor *y = hg_add(ctx, apply(ctx, p, p->x, p->w, p->b), apply(ctx, p, p->x, p->w, p->b));
-    if (!y)
-        printf("conv failed: %s\n", hg_error_message());
-    REQUIRE(y != NULL);
-    if (!p->gy) {
-        p->gy = hg_tensor_like(NULL, y);
-        hg_test_fill(p->gy, 77, -1, 1);
-    }
-    CHECK_OK(hg_backward_seed(ctx, y, p->gy->data));
-    const float *src[4] = {y->data, p->x->grad, p->w->grad, p->b->grad};
-    int64_t cnt[4] = {y->numel, p->x->numel, p->w->numel, p->b->numel};
+    hg__conv_path = HG_CONV_PATH_GEMM;
+    conv_result ref = run(p);
+    hg__conv_path = path;
+    hg__conv_dnnl_layout = layout;
+    hg__conv_dnnl_winograd = wino;
+    conv_result got = run(p);
+    hg__conv_path = HG_CONV_PATH_AUTO;
+    hg__conv_dnnl_layout = HG_CONV_DNNL_BLOCKED;
+    hg__conv_dnnl_winograd = false;
     for (int k = 0; k < 4; k++) {
-        r.n[k] = cnt[k];
-        r.v[k] = malloc((size_t)cnt[k] * sizeof(float));
-        REQUIRE(src[k] && r.v[k]);
-        memcpy(r.v[k], src[k], (size_t)cnt[k] * sizeof(float));
+        double e = hg_test_rel_err(got.v[k], ref.v[k], ref.n[k]);
+        CHECK_MSG(e <= 1e-5, "%s %s: rel err %.3g vs sgemm", label, conv_what[k], e);
+        worst[k] = fmax(worst[k], e);
     }
-    hg_ctx_free(ctx);
-    return r;
+    conv_free_result(&got);
+    conv_free_result(&ref);
 }
-
-static void free_result(result *r)
-{
-    for (int k = 0; k < 4; k++)
-        free(r->v[k]);
-}
-
-static const char *const what[4] = {"y", "dx", "dw", "db"};
 
 static void test_against_gemm(void)
 {
-    const hg_conv_dnnl_layout layouts[2] = {HG_CONV_DNNL_BLOCKED, HG_CONV_DNNL_PLAIN};
     double worst[4] = {0, 0, 0, 0};
     for (int i = 0; i < N_CASES; i++) {
         problem p = make(&cases[i], 100 + 10 * (uint64_t)i);
-        hg__conv_path = HG_CONV_PATH_GEMM;
-        result ref = run(&p);
-        for (int l = 0; l < 2; l++) {
-            hg__conv_path = HG_CONV_PATH_DNNL;
-            hg__conv_dnnl_layout = layouts[l];
-            result got = run(&p);
-            for (int k = 0; k < 4; k++) {
-                double e = hg_test_rel_err(got.v[k], ref.v[k], ref.n[k]);
-                CHECK_MSG(e <= 1e-5, "case %d (%s layout) %s: rel err %.3g vs sgemm", i,
-                          l ? "plain" : "blocked", what[k], e);
-                worst[k] = fmax(worst[k], e);
-            }
-            free_result(&got);
-        }
-        hg__conv_dnnl_layout = HG_CONV_DNNL_BLOCKED;
-        hg__conv_path = HG_CONV_PATH_AUTO;
-        free_result(&ref);
+        char label[64];
+        snprintf(label, sizeof label, "case %d (blocked layout)", i);
+        compare(&p, HG_CONV_PATH_DNNL, HG_CONV_DNNL_BLOCKED, false, label, worst);
+        snprintf(label, sizeof label, "case %d (plain layout)", i);
+        compare(&p, HG_CONV_PATH_DNNL, HG_CONV_DNNL_PLAIN, false, label, worst);
         free_problem(&p);
     }
     printf("oneDNN (blocked and plain layouts) vs im2col+sgemm, %d cases: max rel err y %.2e, "
@@ -166,37 +132,17 @@ static void test_winograd(void)
     double worst[4] = {0, 0, 0, 0};
     for (int i = 0; i < 3; i++) {
         problem p = make(&wc[i], 1700 + (uint64_t)i);
-        hg__conv_path = HG_CONV_PATH_GEMM;
-        result ref = run(&p);
-        hg__conv_path = HG_CONV_PATH_DNNL;
-        hg__conv_dnnl_winograd = true;
-        result got = run(&p);
-        hg__conv_dnnl_winograd = false;
-        hg__conv_path = HG_CONV_PATH_AUTO;
-        for (int k = 0; k < 4; k++) {
-            double e = hg_test_rel_err(got.v[k], ref.v[k], ref.n[k]);
-            CHECK_MSG(e <= 1e-5, "winograd case %d %s: rel err %.3g vs sgemm", i, what[k], e);
-            worst[k] = fmax(worst[k], e);
-        }
-        free_result(&got);
-        free_result(&ref);
+        char label[64];
+        snprintf(label, sizeof label, "winograd case %d", i);
+        compare(&p, HG_CONV_PATH_DNNL, HG_CONV_DNNL_BLOCKED, true, label, worst);
         free_problem(&p);
     }
     /* Asked for where oneDNN has no Winograd kernel (3-D) on the dispatched path: the direct
      * kernel instead, no error. */
+    double fallback[4] = {0, 0, 0, 0};
     problem p = make(&cases[9], 1750);
-    hg__conv_path = HG_CONV_PATH_GEMM;
-    result ref = run(&p);
-    hg__conv_path = HG_CONV_PATH_AUTO;
-    hg__conv_dnnl_winograd = true;
-    result got = run(&p);
-    hg__conv_dnnl_winograd = false;
-    for (int k = 0; k < 4; k++)
-        CHECK_MSG(hg_test_rel_err(got.v[k], ref.v[k], ref.n[k]) <= 1e-5,
-                  "3-D with Winograd asked for: %s rel err %.3g", what[k],
-                  hg_test_rel_err(got.v[k], ref.v[k], ref.n[k]));
-    free_result(&got);
-    free_result(&ref);
+    compare(&p, HG_CONV_PATH_AUTO, HG_CONV_DNNL_BLOCKED, true, "3-D, Winograd asked for",
+            fallback);
     free_problem(&p);
     printf("oneDNN Winograd vs im2col+sgemm, 3 cases: max rel err y %.2e, dx %.2e, dw %.2e\n",
            worst[0], worst[1], worst[2]);
@@ -205,7 +151,7 @@ static void test_winograd(void)
 static hg_tensor *gc_fn(hg_ctx *ctx, hg_tensor **in, void *user)
 {
     const problem *p = user;
-    return apply(ctx, p, in[0], in[1], in[2]);
+    return apply(ctx, in[0], in[1], in[2], p);
 }
 
 /* Central differences on the AUTO (dispatched) path and with oneDNN forced. */
@@ -258,24 +204,24 @@ static void test_threads(void)
         for (int i = 0; i < nd; i++) {
             problem p = make(&det[i], 900 + (uint64_t)i);
             hg_set_threads(1);
-            result one = run(&p);
+            conv_result one = run(&p);
             for (int t = 2; t <= 3; t++) {
                 hg_set_threads(t);
-                result r = run(&p);
+                conv_result r = run(&p);
                 for (int k = 0; k < 4; k++) {
                     bool same = memcmp(r.v[k], one.v[k], (size_t)one.n[k] * sizeof(float)) == 0;
                     if (forced && !same)
                         printf("oneDNN forced, shape %d: %s differs between 1 and %d threads "
                                "(rel %.2e)\n",
-                               i, what[k], t, hg_test_rel_err(r.v[k], one.v[k], one.n[k]));
+                               i, conv_what[k], t, hg_test_rel_err(r.v[k], one.v[k], one.n[k]));
                     else
                         CHECK_MSG(same, "shape %d: %s differs between 1 and %d threads", i,
-                                  what[k], t);
+                                  conv_what[k], t);
                 }
-                free_result(&r);
+                conv_free_result(&r);
             }
             hg_set_threads(0);
-            free_result(&one);
+            conv_free_result(&one);
             free_problem(&p);
         }
     }
