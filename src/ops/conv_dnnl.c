@@ -96,6 +96,10 @@ typedef struct dnnl_entry {
     struct dnnl_entry *next;
 } dnnl_entry;
 
+/* Thread safety: the cache list is guarded by cache_lock, each entry's memory objects by its
+ * own lock (two threads running the same geometry take turns; different geometries run
+ * concurrently). The one CPU stream is shared: with oneDNN's OpenMP runtime an execute runs to
+ * completion in the calling thread and keeps no state in the stream. */
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 static dnnl_entry *cache;
 static dnnl_engine_t engine;
