@@ -1,5 +1,7 @@
-"""PyTorch peer of bench/bench_conv.c: Conv2d 3x3 (padding 1) C->C on N x C x S x S, forward
-under no_grad and forward + backward, minimum over repetitions.
+"""PyTorch peer of `hinge bench --only conv3x3_64_256_fwd,conv3x3_64_256_fwdbwd` (C = 64,
+S = 256, N = 1; bench/bench_conv.c now times hinge's conv passes per path and layer class):
+Conv2d 3x3 (padding 1) C->C on N x C x S x S, forward under no_grad and forward + backward,
+minimum over repetitions.
     /usr/bin/python3 bench/bench_conv_torch.py [C=64] [S=256] [N=1] [threads=2] [reps=15]
 """
 import sys

@@ -4,7 +4,7 @@
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libopenblas-dev libfftw3-dev libnifti2-dev libcjson-dev
       zlib1g-dev libpng-dev libjpeg62-turbo-dev libopenjp2-7-dev libcharls-dev
-      libprotobuf-c-dev libhdf5-dev dataset-fashion-mnist openmpi-bin libopenmpi-dev
+      libprotobuf-c-dev libhdf5-dev libdnnl-dev dataset-fashion-mnist openmpi-bin libopenmpi-dev
       mricron-data)
 if [ "${1:-}" = "--peers" ]; then
   pkgs+=(python3-torch python3-numpy python3-skimage python3-nibabel python3-pydicom python3-onnx python3-h5py python3-scipy python3-matplotlib protobuf-c-compiler bart)

@@ -39,8 +39,11 @@ hg_tensor *hg_conv(hg_ctx *ctx, hg_tensor *x, hg_tensor *w, hg_tensor *b,
         return NULL;
     if (b)
         hg_conv_fill_bias(out->data, b->data, plan.batch, plan.cs, plan.g.out_vol);
-    if (hg_conv_apply(ctx, &plan, x->data, w->data, out->data, b ? 1.0f : 0.0f) != HG_OK)
+    if (hg_conv_apply(ctx, &plan, x->data, w->data, out->data, b ? 1.0f : 0.0f) != HG_OK) {
+        if (!ctx) /* a heap output is the caller's only once returned */
+            hg_tensor_free(out);
         return NULL;
+    }
     hg_tensor *in[3] = {x, w, b};
     hg_node *node = hg_tape_record(ctx, "conv", conv_backward, out, 3, in);
     if (node) {

@@ -141,6 +141,8 @@ static const float *unit_columns(const hg_conv_plan *p, const unit *r, const flo
 hg_status hg_conv_apply(hg_ctx *ctx, const hg_conv_plan *p, const float *big, const float *w,
                         float *small, float beta)
 {
+    if (hg_conv_dnnl_wanted(p, HG_CONV_DNNL_FWD))
+        return hg_conv_dnnl_apply(ctx, p, big, w, small, beta);
     if (hg_conv_direct_usable(p, false, beta))
         return hg_conv_direct_apply(ctx, p, big, w, small, beta);
     work wk = work_init(p);
@@ -253,6 +255,8 @@ static bool flipped_plan(const hg_conv_plan *p, hg_conv_plan *f)
 hg_status hg_conv_apply_adjoint(hg_ctx *ctx, const hg_conv_plan *p, const float *small,
                                 const float *w, float *big)
 {
+    if (hg_conv_dnnl_wanted(p, HG_CONV_DNNL_BWD_DATA))
+        return hg_conv_dnnl_apply_adjoint(ctx, p, small, w, big);
     hg_conv_plan f;
     if (!flipped_plan(p, &f))
         return adjoint_col2im(ctx, p, small, w, big);
@@ -277,6 +281,8 @@ hg_status hg_conv_apply_adjoint(hg_ctx *ctx, const hg_conv_plan *p, const float 
 hg_status hg_conv_weight_grad(hg_ctx *ctx, const hg_conv_plan *p, const float *big,
                               const float *small, float *dw)
 {
+    if (hg_conv_dnnl_wanted(p, HG_CONV_DNNL_BWD_WEIGHTS))
+        return hg_conv_dnnl_weight_grad(ctx, p, big, small, dw);
     if (hg_conv_direct_usable(p, true, 0.0f))
         return hg_conv_direct_weight_grad(ctx, p, big, small, dw);
     work wk = work_init(p);

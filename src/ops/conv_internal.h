@@ -77,7 +77,9 @@ void hg_conv_scratch_end(hg_conv_scratch *s);
 typedef enum {
     HG_CONV_PATH_AUTO = 0, /* by geometry and channel counts (measured, see conv_direct.c) */
     HG_CONV_PATH_GEMM,     /* always im2col + sgemm */
-    HG_CONV_PATH_DIRECT    /* direct whenever the geometry and the CPU allow */
+    HG_CONV_PATH_DIRECT,   /* direct whenever the geometry and the CPU allow */
+    HG_CONV_PATH_DNNL,     /* oneDNN for every pass it supports (conv_dnnl.c) */
+    HG_CONV_PATH_NATIVE    /* as AUTO, but never oneDNN (benchmarks: hinge's own kernels) */
 } hg_conv_path;
 typedef enum { HG_CONV_ISA_AUTO = 0, HG_CONV_ISA_AVX2, HG_CONV_ISA_AVX512 } hg_conv_isa;
 /* Overrides for tests and benchmarks (not thread-safe: set them between ops). */
@@ -92,6 +94,29 @@ hg_status hg_conv_direct_apply(hg_ctx *ctx, const hg_conv_plan *p, const float *
                                const float *w, float *small, float beta);
 hg_status hg_conv_direct_weight_grad(hg_ctx *ctx, const hg_conv_plan *p, const float *big,
                                      const float *small, float *dw);
+
+/* ---- oneDNN (conv_dnnl.c) -------------------------------------------------------------
+ * The three passes through oneDNN primitives, cached per geometry and thread count. In AUTO
+ * mode hg_conv_dnnl_wanted (a static rule table from measurements) picks the passes that go
+ * there; HG_CONV_PATH_DNNL sends every usable pass. */
+typedef enum { HG_CONV_DNNL_FWD = 0, HG_CONV_DNNL_BWD_DATA, HG_CONV_DNNL_BWD_WEIGHTS } hg_conv_dnnl_pass;
+/* Tensors in oneDNN's preferred (blocked) layouts with reorders, or hinge's plain layout. */
+typedef enum { HG_CONV_DNNL_BLOCKED = 0, HG_CONV_DNNL_PLAIN } hg_conv_dnnl_layout;
+/* Overrides for tests and benchmarks (not thread-safe: set them between ops). _fail makes
+ * primitive creation fail inside oneDNN (error-path test). */
+extern hg_conv_dnnl_layout hg__conv_dnnl_layout;
+extern bool hg__conv_dnnl_fail;
+extern bool hg__conv_dnnl_winograd; /* oneDNN's Winograd algorithm (benchmarks) */
+
+bool hg_conv_dnnl_available(void); /* built with oneDNN */
+bool hg_conv_dnnl_usable(const hg_conv_plan *p);
+bool hg_conv_dnnl_wanted(const hg_conv_plan *p, hg_conv_dnnl_pass pass);
+hg_status hg_conv_dnnl_apply(hg_ctx *ctx, const hg_conv_plan *p, const float *big,
+                             const float *w, float *small, float beta);
+hg_status hg_conv_dnnl_apply_adjoint(hg_ctx *ctx, const hg_conv_plan *p, const float *small,
+                                     const float *w, float *big);
+hg_status hg_conv_dnnl_weight_grad(hg_ctx *ctx, const hg_conv_plan *p, const float *big,
+                                   const float *small, float *dw);
 
 /* out[n, c, :] = b[c] over `vol` positions (channels c). */
 void hg_conv_fill_bias(float *out, const float *b, int64_t batch, int64_t channels,

@@ -39,8 +39,11 @@ hg_tensor *hg_conv_transpose(hg_ctx *ctx, hg_tensor *x, hg_tensor *w, hg_tensor 
         return NULL;
     if (b)
         hg_conv_fill_bias(out->data, b->data, plan.batch, plan.cb, plan.g.in_vol);
-    if (hg_conv_apply_adjoint(ctx, &plan, x->data, w->data, out->data) != HG_OK)
+    if (hg_conv_apply_adjoint(ctx, &plan, x->data, w->data, out->data) != HG_OK) {
+        if (!ctx) /* a heap output is the caller's only once returned */
+            hg_tensor_free(out);
         return NULL;
+    }
     hg_tensor *in[3] = {x, w, b};
     hg_node *node = hg_tape_record(ctx, "conv_transpose", conv_transpose_backward, out, 3, in);
     if (node) {

@@ -4,7 +4,7 @@
  * multiple of the vector, 1-D, 5x5 and 1x3 kernels, paddings 0..2, sizes below one vector);
  * finite-difference gradient checks with the direct path forced; bit-identical results for
  * 1, 2 and 3 threads; and the LPD shapes that motivated the kernels. */
-#include "test_util.h"
+#include "conv_test_common.h"
 
 #include "ops/conv_internal.h"
 
@@ -52,10 +52,7 @@ static problem make(const dcase *c, uint64_t seed)
         p.o.padding[1] = c->pw;
     }
     p.b = hg_new(NULL, c->cout);
-    hg_test_fill(p.x, seed, -1, 1);
-    hg_test_fill(p.w, seed + 1, -1, 1);
-    hg_test_fill(p.b, seed + 2, -1, 1);
-    p.x->requires_grad = p.w->requires_grad = p.b->requires_grad = true;
+    conv_fill(p.x, p.w, p.b, seed);
     return p;
 }
 
@@ -64,48 +61,13 @@ static void free_problem(problem *p)
     hg_tensor_free(p->x), hg_tensor_free(p->w), hg_tensor_free(p->b), hg_tensor_free(p->gy);
 }
 
-/* y, dx, dw, db (concatenated, heap) of one forward + backward, twice over the same inputs so
- * that accumulation into existing gradients is covered. */
-typedef struct {
-    float *v[4];
-    int64_t n[4];
-} result;
-
-static result run(problem *p)
+static hg_tensor *apply(hg_ctx *ctx, hg_tensor *x, hg_tensor *w, hg_tensor *b,
+                        const void *user)
 {
-    result r;
-    hg_tensor *t[3] = {p->x, p->w, p->b};
-    for (int k = 0; k < 3; k++)
-        if (t[k]->grad)
-            memset(t[k]->grad, 0, (size_t)t[k]->numel * sizeof(float));
-    hg_ctx *ctx = hg_ctx_new();
-    hg_tensor *y = hg_add(ctx, hg_conv(ctx, p->x, p->w, p->b, &p->o),
-                          hg_conv(ctx, p->x, p->w, p->b, &p->o));
-    REQUIRE(y != NULL);
-    if (!p->gy) {
-        p->gy = hg_tensor_like(NULL, y);
-        hg_test_fill(p->gy, 77, -1, 1);
-    }
-    CHECK_OK(hg_backward_seed(ctx, y, p->gy->data));
-    const float *src[4] = {y->data, p->x->grad, p->w->grad, p->b->grad};
-    int64_t cnt[4] = {y->numel, p->x->numel, p->w->numel, p->b->numel};
-    for (int k = 0; k < 4; k++) {
-        r.n[k] = cnt[k];
-        r.v[k] = malloc((size_t)cnt[k] * sizeof(float));
-        REQUIRE(src[k] && r.v[k]);
-        memcpy(r.v[k], src[k], (size_t)cnt[k] * sizeof(float));
-    }
-    hg_ctx_free(ctx);
-    return r;
+    return hg_conv(ctx, x, w, b, user);
 }
 
-static void free_result(result *r)
-{
-    for (int k = 0; k < 4; k++)
-        free(r->v[k]);
-}
-
-static const char *const what[4] = {"y", "dx", "dw", "db"};
+static conv_result run(problem *p) { return conv_run(apply, &p->o, p->x, p->w, p->b, &p->gy); }
 
 static void test_against_gemm(void)
 {
@@ -115,7 +77,7 @@ static void test_against_gemm(void)
     for (int i = 0; i < N_CASES; i++) {
         problem p = make(&cases[i], 100 + 10 * (uint64_t)i);
         hg__conv_path = HG_CONV_PATH_GEMM;
-        result ref = run(&p);
+        conv_result ref = run(&p);
         for (int s = 0; s < 2; s++) {
             hg__conv_isa = isas[s];
             if (s == 1 && strcmp(hg_conv_direct_isa(), "avx2") != 0)
@@ -123,19 +85,19 @@ static void test_against_gemm(void)
             hg__conv_path = HG_CONV_PATH_DIRECT;
             if (strcmp(hg_conv_direct_isa(), "none") == 0)
                 continue;
-            result got = run(&p);
+            conv_result got = run(&p);
             for (int k = 0; k < 4; k++) {
                 double e = hg_test_rel_err(got.v[k], ref.v[k], ref.n[k]);
                 CHECK_MSG(e <= 2e-6, "case %d (%s) %s: rel err %.3g vs sgemm", i,
-                          hg_conv_direct_isa(), what[k], e);
+                          hg_conv_direct_isa(), conv_what[k], e);
                 worst[k] = fmax(worst[k], e);
             }
             compared++;
-            free_result(&got);
+            conv_free_result(&got);
         }
         hg__conv_isa = HG_CONV_ISA_AUTO;
         hg__conv_path = HG_CONV_PATH_AUTO;
-        free_result(&ref);
+        conv_free_result(&ref);
         free_problem(&p);
     }
     printf("direct (%s%s) vs im2col+sgemm, %d runs: max rel err y %.2e, dx %.2e, dw %.2e, "
@@ -186,18 +148,18 @@ static void test_threads(void)
     problem p = make(&c, 900);
     hg__conv_path = HG_CONV_PATH_DIRECT;
     hg_set_threads(1);
-    result one = run(&p);
+    conv_result one = run(&p);
     for (int t = 2; t <= 3; t++) {
         hg_set_threads(t);
-        result r = run(&p);
+        conv_result r = run(&p);
         for (int k = 0; k < 4; k++)
             CHECK_MSG(memcmp(r.v[k], one.v[k], (size_t)one.n[k] * sizeof(float)) == 0,
-                      "%s differs between 1 and %d threads", what[k], t);
-        free_result(&r);
+                      "%s differs between 1 and %d threads", conv_what[k], t);
+        conv_free_result(&r);
     }
     hg_set_threads(0);
     hg__conv_path = HG_CONV_PATH_AUTO;
-    free_result(&one);
+    conv_free_result(&one);
     free_problem(&p);
 }
 

@@ -51,7 +51,20 @@ static hg_tensor *op_ssim(hg_ctx *c, hg_tensor **in)
     return hg_ssim_loss(c, hg_slice(c, in[0], 1, 0, 1), hg_slice(c, in[8], 1, 0, 1), 1.0f);
 }
 
-#define N_IN 11
+/* Shapes the conv rule table sends to oneDNN (conv_dnnl.c): 2-D with >= 32 channels on both
+ * sides, 3-D 3x3x3. */
+static hg_tensor *op_conv_dnnl2(hg_ctx *c, hg_tensor **in)
+{
+    hg_conv_opts o = {.padding = {1, 1, 1}};
+    return hg_conv(c, in[11], in[12], NULL, &o);
+}
+static hg_tensor *op_conv_dnnl3(hg_ctx *c, hg_tensor **in)
+{
+    hg_conv_opts o = {.padding = {1, 1, 1}};
+    return hg_conv(c, in[13], in[14], NULL, &o);
+}
+
+#define N_IN 15
 
 static void run(op_fn f, hg_tensor **in, int threads, float **out, int64_t *n_out, float **grads)
 {
@@ -94,6 +107,10 @@ int main(void)
         hg_new(NULL, 4, 8, 48, 48),  /* 8 target */
         hg_new(NULL, 10, 8 * 48 * 48), /* 9 linear w */
         hg_new(NULL, 10),            /* 10 linear b */
+        hg_new(NULL, 2, 32, 24, 24), /* 11 x, 32 channels */
+        hg_new(NULL, 32, 32, 3, 3),  /* 12 conv w 32->32 */
+        hg_tensor_new(NULL, HG_F32, 5, (const int64_t[]){1, 16, 12, 12, 12}), /* 13 x 3-D */
+        hg_tensor_new(NULL, HG_F32, 5, (const int64_t[]){16, 16, 3, 3, 3}),   /* 14 conv3d w */
     };
     for (int i = 0; i < N_IN; i++) {
         hg_test_fill(in[i], 100 + i, -1, 1);
@@ -108,7 +125,8 @@ int main(void)
     } ops[] = {{"conv", op_conv}, {"conv_transpose", op_conv_t}, {"batch_norm", op_bn},
                {"sum", op_sum},   {"mean", op_mean},             {"cross_entropy", op_ce},
                {"soft_dice", op_dice}, {"mse", op_mse},          {"linear", op_linear},
-               {"max_pool", op_maxpool}, {"group_norm", op_gn},  {"ssim", op_ssim}};
+               {"max_pool", op_maxpool}, {"group_norm", op_gn},  {"ssim", op_ssim},
+               {"conv 32->32 (oneDNN)", op_conv_dnnl2}, {"conv3d 16->16 (oneDNN)", op_conv_dnnl3}};
     for (size_t k = 0; k < sizeof ops / sizeof ops[0]; k++) {
         float *o1, *o2, *g1[N_IN], *g2[N_IN];
         int64_t n1, n2;
