@@ -580,19 +580,53 @@ static size_t simulate_dynamic(struct hg_arena *a, const trace *t, size_t *off,
     return extent;
 }
 
-/* Places the trace's blocks: greedy by size (the largest blocks first, each at the start of the
- * smallest gap between the blocks already placed that live at the same time, or above them
- * all), or the dynamic allocator's own layout when that is tighter. False when the scratch
- * arrays cannot be allocated (the step then stays unplanned). */
+/* Greedy by size: the largest blocks first (order), each at the start of a gap between the
+ * blocks already placed that live at the same time (the tightest gap, or with first_fit the
+ * lowest), or above them all. Writes the offsets; returns the extent. */
+static size_t greedy_by_size(trace *t, tblock **order, tblock **placed, bool first_fit)
+{
+    size_t extent = 0;
+    for (int64_t k = 0; k < t->nb; k++) {
+        tblock *b = order[k];
+        size_t end = 0, best = SIZE_MAX, best_gap = SIZE_MAX;
+        for (int64_t j = 0; j < k; j++) {
+            const tblock *q = placed[j];
+            if (q->t0 >= b->t1 || b->t0 >= q->t1)
+                continue; /* not alive at the same time */
+            size_t gap = q->off > end ? q->off - end : 0;
+            if (gap >= b->size && gap < best_gap && !(first_fit && best != SIZE_MAX)) {
+                best = end;
+                best_gap = gap;
+            }
+            if (q->off + q->size > end)
+                end = q->off + q->size;
+        }
+        b->off = best != SIZE_MAX ? best : end;
+        if (b->off + b->size > extent)
+            extent = b->off + b->size;
+        int64_t at = k;
+        while (at > 0 && placed[at - 1]->off > b->off) {
+            placed[at] = placed[at - 1];
+            at--;
+        }
+        placed[at] = b;
+    }
+    return extent;
+}
+
+/* Places the trace's blocks by the tightest of three layouts: the dynamic allocator's own and
+ * greedy by size into the tightest or the lowest gap (none is always the best). The live peak
+ * is a lower bound: a layout that reaches it ends the search (and the O(n^2) greedy passes are
+ * skipped). False when the scratch arrays cannot be allocated (the step stays unplanned). */
 static bool plan_trace(struct hg_arena *a, trace *t)
 {
     tblock **order = malloc((size_t)t->nb * sizeof *order);
     tblock **placed = malloc((size_t)t->nb * sizeof *placed); /* sorted by offset */
-    size_t *dyn = malloc((size_t)t->nb * sizeof *dyn);
-    if (!order || !placed || !dyn) {
+    size_t *best = malloc((size_t)t->nb * sizeof *best);
+    if (!order || !placed || !best) {
         free(order);
         free(placed);
-        free(dyn);
+        free(best);
         return false;
     }
     a->heap_allocs += 3;
@@ -601,44 +635,24 @@ static bool plan_trace(struct hg_arena *a, trace *t)
         if (t->b[i].t1 == HG_OPEN)
             t->b[i].t1 = t->nev;
     }
-    /* The dynamic layout first: when it reaches the lower bound there is nothing to improve
-     * (and greedy by size, O(n^2), is skipped). */
-    size_t live_peak, dyn_extent = simulate_dynamic(a, t, dyn, &live_peak);
+    size_t live_peak, extent = simulate_dynamic(a, t, best, &live_peak);
+    if (extent == 0)
+        extent = SIZE_MAX;
     qsort(order, (size_t)t->nb, sizeof *order, by_size_desc);
-    t->extent = 0;
-    for (int64_t k = 0; k < t->nb && dyn_extent != live_peak; k++) {
-        tblock *b = order[k];
-        size_t end = 0, best = SIZE_MAX, best_gap = SIZE_MAX;
-        for (int64_t j = 0; j < k; j++) {
-            const tblock *q = placed[j];
-            if (q->t0 >= b->t1 || b->t0 >= q->t1)
-                continue; /* not alive at the same time */
-            if (q->off > end && q->off - end >= b->size && q->off - end < best_gap) {
-                best = end;
-                best_gap = q->off - end;
-            }
-            if (q->off + q->size > end)
-                end = q->off + q->size;
+    for (int first_fit = 0; first_fit < 2 && extent != live_peak; first_fit++) {
+        size_t e = greedy_by_size(t, order, placed, first_fit);
+        if (e < extent) {
+            extent = e;
+            for (int64_t i = 0; i < t->nb; i++)
+                best[i] = t->b[i].off;
         }
-        b->off = best != SIZE_MAX ? best : end;
-        if (b->off + b->size > t->extent)
-            t->extent = b->off + b->size;
-        int64_t at = k;
-        while (at > 0 && placed[at - 1]->off > b->off) {
-            placed[at] = placed[at - 1];
-            at--;
-        }
-        placed[at] = b;
     }
-    /* Neither heuristic is always the tighter: keep the smaller layout. */
-    if (dyn_extent && (dyn_extent == live_peak || dyn_extent < t->extent)) {
-        for (int64_t i = 0; i < t->nb; i++)
-            t->b[i].off = dyn[i];
-        t->extent = dyn_extent;
-    }
+    for (int64_t i = 0; i < t->nb; i++)
+        t->b[i].off = best[i];
+    t->extent = extent;
     free(order);
     free(placed);
-    free(dyn);
+    free(best);
     return true;
 }
 
@@ -664,22 +678,24 @@ static bool layout_for_plan(struct hg_arena *a)
 }
 
 /* Replay meets an event the plan does not have: from here on, dynamic allocation around the
- * plan's live blocks, and this step's trace is the plan's prefix. */
+ * plan's live blocks, and this step's trace is the plan's prefix. Should bookkeeping fail, the
+ * whole extent stays taken (new blocks then go above it): never a live block handed out. */
 static bool leave_plan(struct hg_arena *a)
 {
     trace *t = &a->cur, *pl = &a->plan;
+    hg_chunk *c = a->data;
     a->replay = false;
+    c->used = pl->extent;
+    a->data_used = c->used;
+    a->free.n = 0;
+    map_clear(a);
     if (!grow(a, (void **)&t->b, &t->cap_b, a->rnb, sizeof *t->b) ||
         !grow(a, (void **)&t->ev, &t->cap_ev, a->rev, sizeof *t->ev))
         return false;
-    memcpy(t->ev, pl->ev, (size_t)a->rev * sizeof *t->ev);
+    if (a->rev > 0)
+        memcpy(t->ev, pl->ev, (size_t)a->rev * sizeof *t->ev);
     t->nev = a->rev;
     t->nb = a->rnb;
-    hg_chunk *c = a->data;
-    c->used = 0;
-    a->free.n = 0;
-    map_clear(a);
-    /* the live blocks, in order of offset, leave gaps that become the free list */
     int64_t nlive = 0;
     for (int64_t i = 0; i < a->rnb; i++) {
         t->b[i] = pl->b[i];
@@ -690,24 +706,29 @@ static bool leave_plan(struct hg_arena *a)
             nlive++;
         }
     }
+    /* the live blocks, in order of offset, leave gaps that become the free list */
     tblock **live = malloc((size_t)(nlive ? nlive : 1) * sizeof *live);
-    if (!live)
+    if (!live) {
+        hg_error(HG_ERR_NOMEM, "out of memory leaving the context's allocation plan");
         return false;
+    }
     a->heap_allocs++;
     nlive = 0;
     for (int64_t i = 0; i < a->rnb; i++)
         if (t->b[i].t1 == HG_OPEN)
             live[nlive++] = &t->b[i];
     qsort(live, (size_t)nlive, sizeof *live, by_offset);
+    size_t top = 0;
     bool ok = true;
     for (int64_t i = 0; i < nlive && ok; i++) {
-        if (live[i]->off > c->used)
-            ok = free_insert(a, &a->free, (span){c, c->used, live[i]->off - c->used, NULL}) >= 0;
-        if (live[i]->off + live[i]->size > c->used)
-            c->used = live[i]->off + live[i]->size;
+        if (live[i]->off > top)
+            ok = free_insert(a, &a->free, (span){c, top, live[i]->off - top, NULL}) >= 0;
+        if (live[i]->off + live[i]->size > top)
+            top = live[i]->off + live[i]->size;
     }
     free(live);
-    a->data_used = c->used;
+    if (ok)
+        c->used = a->data_used = top;
     return ok;
 }
 
@@ -845,23 +866,31 @@ hg_ctx_mark hg_ctx_mark_get(const hg_ctx *ctx)
     return (hg_ctx_mark){a->meta_cur, a->meta_cur ? a->meta_cur->used : 0, (size_t)a->nlog};
 }
 
-/* The bump arena's release: rewinds the data chunks to the mark's position; free blocks in the
- * rewound memory are dropped. */
-static void legacy_release(hg_ctx *ctx, hg_ctx_mark m)
+/* Rewinds a bump-filled chunk list to a mark: chunks after the marked one hold post-mark memory
+ * only. Sets *cur to the chunk to fill next; returns the bytes still used in the list. */
+static size_t rewind_to(hg_chunk *list, hg_ctx_mark m, hg_chunk **cur)
 {
-    struct hg_arena *a = ctx->arena;
-    hg_chunk *c = m.chunk ? m.chunk : a->data;
+    hg_chunk *c = m.chunk ? m.chunk : list;
     if (m.chunk) {
         m.chunk->used = m.used;
         c = m.chunk->next;
     }
     for (; c; c = c->next)
         c->used = 0;
-    a->data_cur = m.chunk ? m.chunk : a->data;
+    *cur = m.chunk ? m.chunk : list;
+    size_t used = 0;
+    for (c = list; c; c = c->next)
+        used += c->used;
+    return used;
+}
+
+/* The bump arena's release: rewinds the data chunks to the mark's position; free blocks in the
+ * rewound memory are dropped. */
+static void legacy_release(hg_ctx *ctx, hg_ctx_mark m)
+{
+    struct hg_arena *a = ctx->arena;
+    a->data_used = rewind_to(a->data, m, &a->data_cur);
     ctx->in_use = m.aux;
-    a->data_used = 0;
-    for (c = a->data; c; c = c->next)
-        a->data_used += c->used;
     int64_t kept = 0;
     for (int64_t i = 0; i < a->free.n; i++)
         if (a->free.b[i].off + a->free.b[i].size <= a->free.b[i].chunk->used)
@@ -881,19 +910,8 @@ void hg_ctx_release(hg_ctx *ctx, hg_ctx_mark m)
         span s = a->log[--a->nlog];
         hg_ctx_free_data(ctx, s.p, s.size);
     }
-    /* bookkeeping chunks after the marked one hold post-mark memory only */
     size_t before = a->meta_used;
-    hg_chunk *c = m.chunk ? m.chunk : a->meta;
-    if (m.chunk) {
-        m.chunk->used = m.used;
-        c = m.chunk->next;
-    }
-    for (; c; c = c->next)
-        c->used = 0;
-    a->meta_cur = m.chunk ? m.chunk : a->meta;
-    a->meta_used = 0;
-    for (c = a->meta; c; c = c->next)
-        a->meta_used += c->used;
+    a->meta_used = rewind_to(a->meta, m, &a->meta_cur);
     ctx->in_use -= before - a->meta_used;
 }
 
