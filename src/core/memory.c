@@ -11,11 +11,11 @@
  *   late-backward im2col buffers reuse freed gradient memory instead of growing the arena.
  *
  * Allocation planning. Every data-region allocation and free of a step is recorded (sizes and
- * lifetimes, in event order). At reset the trace is placed offline: blocks by decreasing size,
- * each into the tightest gap among the blocks alive at the same time (greedy by size, as
- * TFLite's arena planner), and the data region becomes one chunk of the plan's extent. The next
- * steps replay the plan as long as their events are the same (same sizes, same frees in the
- * same order); at the first difference the context switches back to dynamic allocation from
+ * lifetimes, in event order). At reset the trace is placed offline, by the tightest of the
+ * dynamic allocator's own layout and greedy by size (blocks by decreasing size, each into a gap
+ * among the blocks alive at the same time, as TFLite's arena planner), and the data region
+ * becomes one chunk of the plan's extent. The next steps replay the plan as long as their
+ * events are the same (same sizes, same frees in the same order); at the first difference the context switches back to dynamic allocation from
  * the plan's live blocks (the free list is rebuilt from the gaps), records the new trace and
  * plans it at the next reset. Up to the first difference the live blocks are exactly those of
  * the plan, so a replayed block never overlaps a live one. A training loop that allocates the
@@ -30,7 +30,8 @@
 #define HG_CHUNK_MIN ((size_t)16 << 20)  /* data chunks of the first (unplanned) step */
 #define HG_META_CHUNK ((size_t)1 << 20)  /* bookkeeping chunks */
 #define HG_META_MAX ((size_t)4096)       /* hg_ctx_alloc requests up to this go to bookkeeping */
-#define HG_PLAN_MAX_BLOCKS ((int64_t)1 << 16) /* above this, planning (O(n^2)) is skipped */
+#define HG_PLAN_MAX_BLOCKS ((int64_t)1 << 20)   /* above this, a step is not planned */
+#define HG_GREEDY_MAX_BLOCKS ((int64_t)1 << 14) /* above this, no greedy pass (O(n^2)) */
 #define HG_OPEN INT64_MAX                /* lifetime end of a block not freed in the step */
 
 void *hg_malloc(size_t bytes)
@@ -617,7 +618,7 @@ static size_t greedy_by_size(trace *t, tblock **order, tblock **placed, bool fir
 /* Places the trace's blocks by the tightest of three layouts: the dynamic allocator's own and
  * greedy by size into the tightest or the lowest gap (none is always the best). The live peak
  * is a lower bound: a layout that reaches it ends the search (and the O(n^2) greedy passes are
- * skipped). False when the scratch arrays cannot be allocated (the step stays unplanned). */
+ * skipped, as they are for very long traces). False when the scratch arrays cannot be allocated (the step stays unplanned). */
 static bool plan_trace(struct hg_arena *a, trace *t)
 {
     tblock **order = malloc((size_t)t->nb * sizeof *order);
@@ -639,7 +640,8 @@ static bool plan_trace(struct hg_arena *a, trace *t)
     if (extent == 0)
         extent = SIZE_MAX;
     qsort(order, (size_t)t->nb, sizeof *order, by_size_desc);
-    for (int first_fit = 0; first_fit < 2 && extent != live_peak; first_fit++) {
+    for (int first_fit = 0;
+         first_fit < 2 && extent != live_peak && t->nb <= HG_GREEDY_MAX_BLOCKS; first_fit++) {
         size_t e = greedy_by_size(t, order, placed, first_fit);
         if (e < extent) {
             extent = e;
