@@ -14,6 +14,9 @@ its resident set before the step, after a warm-up step. glibc would otherwise ke
 tensors in its heap (the RSS then hides reuse), so this mode re-executes itself with
 MALLOC_MMAP_THRESHOLD_=131072: large tensors are mmap'ed and returned on free, and the RSS
 follows the live tensors. Not used for timings (mmap per tensor is slower).
+
+--memory3d --features F --patch P measures the same for one training step of the 3-D U-Net of
+bench/unet3d_torch.py (batch 1 x 1 x P^3, cross-entropy, Adam), as bench/unet3d_bench.c runs it.
 """
 import argparse
 import json
@@ -120,6 +123,28 @@ def memory(a):
     print()
 
 
+def memory3d(a):
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from unet3d_torch import UNet3d
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+    model = UNet3d(a.features)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    x = torch.randn(1, 1, a.patch, a.patch, a.patch)
+    y = torch.randint(0, 2, (1, a.patch, a.patch, a.patch))
+    lossf = nn.CrossEntropyLoss()
+
+    def step():
+        opt.zero_grad(set_to_none=False)
+        lossf(model(x), y).backward()
+        opt.step()
+    res = {"_peer": {"torch": torch.__version__, "threads": a.threads, "features": a.features,
+                     "measure": "VmHWM - VmRSS around one step, MALLOC_MMAP_THRESHOLD_=131072"},
+           f"unet3d_train_b1_{a.patch}": {"peak_mb": peak_mb(step)}}
+    json.dump(res, sys.stdout, indent=1)
+    print()
+
+
 CPU_MS = {}
 
 
@@ -143,12 +168,15 @@ def main():
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--only", default="")
     ap.add_argument("--memory", action="store_true")
+    ap.add_argument("--memory3d", action="store_true")
+    ap.add_argument("--features", type=int, default=16)
+    ap.add_argument("--patch", type=int, default=64)
     a = ap.parse_args()
-    if a.memory:
+    if a.memory or a.memory3d:
         if os.environ.get("MALLOC_MMAP_THRESHOLD_") != "131072":
             env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="131072")
             os.execve(sys.executable, [sys.executable] + sys.argv, env)
-        return memory(a)
+        return memory3d(a) if a.memory3d else memory(a)
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     only = set(filter(None, a.only.split(",")))

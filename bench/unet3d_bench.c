@@ -66,7 +66,7 @@ static hg_model *make_model(int features)
 
 /* Minimum wall time of `repeat` Adam steps after one warm-up step. */
 static int bench_train(int features, int patch, int repeat, double *ms, double *cpu_ms,
-                       double *peak_mb)
+                       double *peak_mb, double *footprint_mb)
 {
     hg_model *m = make_model(features);
     hg_ctx *ctx = hg_ctx_new();
@@ -81,6 +81,7 @@ static int bench_train(int features, int patch, int repeat, double *ms, double *
         y->data[i] = (float)(hg_rng_u32(&r) & 1);
     hg_ctx_set_training(ctx, true);
     hg_ctx_set_grad(ctx, true);
+    hg_tape_set_release(ctx, true); /* as hg_train does */
     *ms = *cpu_ms = 1e30;
     for (int k = 0; k <= repeat; k++) {
         double t = now(), c = cpu_now();
@@ -96,7 +97,9 @@ static int bench_train(int features, int patch, int repeat, double *ms, double *
         if (k > 0 && c < *cpu_ms)
             *cpu_ms = c;
     }
+    /* live peak and arena footprint (all steps, the warm-up included), as `hinge bench` */
     *peak_mb = (double)hg_ctx_peak_bytes(ctx) / 1048576.0;
+    *footprint_mb = (double)hg_ctx_footprint_bytes(ctx) / 1048576.0;
     hg_optim_free(opt);
     hg_model_free(m);
     hg_ctx_free(ctx);
@@ -192,11 +195,12 @@ int main(int argc, char **argv)
            (long long)hg_params_count_trainable(&m->params));
     hg_model_free(m);
     if (strcmp(only, "infer") != 0) {
-        double ms = 0, cpu = 0, peak = 0;
-        if (bench_train(features, patch, repeat, &ms, &cpu, &peak))
+        double ms = 0, cpu = 0, peak = 0, footprint = 0;
+        if (bench_train(features, patch, repeat, &ms, &cpu, &peak, &footprint))
             return 1;
         printf(",\n  \"unet3d_train_b1_%d\": {\"ms\": %.1f, \"cpu_ms\": %.1f, \"runs\": %d, "
-               "\"peak_mb\": %.0f}", patch, ms, cpu, repeat, peak);
+               "\"peak_mb\": %.1f, \"footprint_mb\": %.1f}", patch, ms, cpu, repeat, peak,
+               footprint);
         fflush(stdout);
     }
     if (strcmp(only, "train") != 0) {

@@ -27,14 +27,17 @@ if [ ! -x "$bin" ] || [ "$bin" -ot bench/unet3d_bench.c ] || [ "$bin" -ot "$buil
 fi
 tmp=$(mktemp -d)
 # same network: hinge's weights in the peer reproduce hinge's output (fails the script if not)
-features=16; prev=""
-for a in "$@"; do [ "$prev" = "--features" ] && features=$a; prev=$a; done
+features=16; patch=96; prev=""
+for a in "$@"; do [ "$prev" = "--features" ] && features=$a; [ "$prev" = "--patch" ] && patch=$a; prev=$a; done
 "$bin" --features "$features" --check "$tmp/model.safetensors"
 /usr/bin/python3 bench/unet3d_torch.py --features "$features" --check "$tmp/model.safetensors"
 for r in $(seq "$rounds"); do
   "$bin" --threads "$threads" "$@" > "$tmp/h$r.json"
   /usr/bin/python3 bench/unet3d_torch.py --threads "$threads" "$@" > "$tmp/p$r.json" 2>/dev/null
 done
+echo '{}' > "$tmp/mem.json"  # memory of a training step: PyTorch's peak RSS growth (peer_torch.py)
+[[ " $* " == *" --only infer "* ]] || /usr/bin/python3 bench/peer_torch.py --memory3d \
+  --threads "$threads" --features "$features" --patch "$patch" > "$tmp/mem.json"
 status=0
 /usr/bin/python3 - "$tmp" "$rounds" "$check" <<'PY' || status=1
 import json, sys
@@ -53,6 +56,11 @@ for r in range(1, rounds + 1):
             worst[k] = min(worst.get(k, 1e9), pc / v["cpu_ms"])
         print(f"{r:<6d} {k:32s} {v['ms']:10.1f} {pm if pm else float('nan'):10.1f} {ratio:>7s}"
               f" {v['cpu_ms']:10.1f} {pc if pc else float('nan'):10.1f} {cr:>7s}")
+mem = json.load(open(f"{d}/mem.json"))
+for k, v in h.items():
+    if "footprint_mb" in v:
+        print(f"memory of one step (MB) {k}: hinge arena {v['footprint_mb']:.1f}, hinge live "
+              f"{v['peak_mb']:.1f}, torch {mem.get(k, {}).get('peak_mb', float('nan')):.1f}")
 print("hinge:", h.get("_hinge"), "\npeer:", p.get("_peer"))
 miss = 0
 if check:

@@ -146,6 +146,16 @@ void hg_tensor_release_unsaved(hg_tensor *t);
  * really occupies (memory that was released and reused counts once), unlike
  * hg_ctx_peak_bytes, the peak of the bytes live at one time. */
 size_t hg_ctx_footprint_bytes(const hg_ctx *ctx);
+/* The same two measures for the current step only (since the last hg_ctx_reset): a training
+ * loop's steady state. From the second step of a loop that repeats the same allocations the
+ * context places them by a plan made from the first step's trace (sizes and lifetimes), so
+ * its footprint can be lower than the first step's. */
+size_t hg_ctx_step_peak_bytes(const hg_ctx *ctx);
+size_t hg_ctx_step_footprint_bytes(const hg_ctx *ctx);
+/* How many times the context has called malloc/realloc for its memory and bookkeeping since it
+ * was created (the tape's node list excepted: it grows only past its longest step). A loop
+ * whose steps repeat the same allocations stops adding to it after its first step. */
+size_t hg_ctx_heap_allocations(const hg_ctx *ctx);
 
 /* Heap allocation helpers that set the error message on failure (64-byte aligned). */
 void *hg_malloc(size_t bytes);

@@ -6,10 +6,10 @@
 #include "hinge/core.h"
 
 struct hg_chunk;
+struct hg_arena; /* src/core/memory.c */
 
 struct hg_ctx {
-    struct hg_chunk *chunks;  /* arena chunks, kept across resets */
-    struct hg_chunk *current; /* chunk being filled */
+    struct hg_arena *arena; /* chunks, free list, scratch log, allocation trace and plan */
     size_t in_use;
     size_t peak;
     bool record_grad;
@@ -18,9 +18,7 @@ struct hg_ctx {
     hg_node **tape;
     int64_t tape_len;
     int64_t tape_cap;
-    struct hg_free_list *free_list; /* tensor data released for reuse (hg_tensor_release) */
-    size_t bumped, bump_peak;       /* arena bytes handed out from chunks, and their peak */
-    bool release_in_backward;       /* see hg_tape_set_release */
+    bool release_in_backward; /* see hg_tape_set_release */
     hg_grad_ready_fn grad_ready; /* see hg_tape_set_grad_ready_hook (NULL: none) */
     void *grad_ready_user;
     struct hg_profile *profile;  /* see hg_ctx_set_profile (NULL: none) */
@@ -28,21 +26,29 @@ struct hg_ctx {
 
 /* Scratch marks: everything hg_ctx_alloc'ed after m = hg_ctx_mark_get(ctx) is handed back by
  * hg_ctx_release(ctx, m), so an op's temporary buffers (im2col columns) do not pile up in the
- * arena until the next reset. Only for scratch that nobody uses after the op returns. */
+ * arena until the next reset. Only for scratch that nobody uses after the op returns. Small
+ * requests come from the bookkeeping chunks and are rewound by position; large ones come from
+ * the data region (free list first) and are logged, and release hands the logged blocks back.
+ * Tensor data (hg_ctx_alloc_data) taken inside a window is not logged: it lives until it is
+ * freed or the context is reset. */
 typedef struct hg_ctx_mark {
-    struct hg_chunk *chunk; /* chunk being filled at the mark (NULL: none yet) */
+    struct hg_chunk *chunk; /* bookkeeping chunk being filled at the mark (NULL: none yet) */
     size_t used;            /* its fill level */
-    size_t in_use;
+    size_t aux;             /* scratch log length (legacy arena: bytes in use at the mark) */
 } hg_ctx_mark;
 hg_ctx_mark hg_ctx_mark_get(const hg_ctx *ctx);
 void hg_ctx_release(hg_ctx *ctx, hg_ctx_mark m);
-/* Tensor data: like hg_ctx_alloc/hg_ctx_calloc, but first reuses memory that
- * hg_tensor_release handed back (best fit). Only tensor data goes through here, never op
- * scratch taken inside a mark window, so a released block cannot be lost by hg_ctx_release. */
+/* Tensor data: like hg_ctx_alloc/hg_ctx_calloc, but always from the data region (a planned
+ * place, else best fit from the free list, else the top of a chunk), whatever the size. */
 void *hg_ctx_alloc_data(hg_ctx *ctx, size_t bytes, bool zero);
-/* Hands `bytes` (as allocated) at p back for hg_ctx_alloc_data; false (nothing done) when p
- * is not live arena memory of ctx. Debug builds fill the block with NaN. */
+/* Hands `bytes` (as allocated) at p back for later allocations; false (nothing done) when p
+ * is not a live data block of ctx. Debug builds fill the block with NaN. */
 bool hg_ctx_free_data(hg_ctx *ctx, void *p, size_t bytes);
+/* Test and bench hook: the allocator as it was before allocation planning (every request,
+ * tensor headers and op scratch included, bumped into the data chunks; scratch windows rewound
+ * by position; freed blocks never merge into a chunk's top; no plan), so a test can measure
+ * what planning saves. Only on a context that has not allocated since creation or reset. */
+void hg_ctx_set_legacy_arena(hg_ctx *ctx, bool on);
 
 /* hg_tensor.flags */
 #define HG_TENSOR_VIEW 1u      /* data belongs to another tensor */

@@ -2,7 +2,11 @@
  * - the U-Net releases its intermediates when no tape records: outputs bitwise equal to the
  *   same forward without releases, with a smaller arena footprint;
  * - batch norm folded into the convolutions (hg_model_fold_batch_norm) keeps eval-mode
- *   outputs within 1e-5 (U-Net 2-D and 3-D, cnn), and refuses architectures without a fold. */
+ *   outputs within 1e-5 (U-Net 2-D and 3-D, cnn), and refuses architectures without a fold;
+ * - repeated forwards in one context (allocation planning, src/core/memory.c) give bitwise the
+ *   outputs of the legacy arena (as before planning) with a smaller footprint in every pass,
+ *   and from the second pass on the context calls malloc no more. */
+#include "core/internal.h"
 #include "test_util.h"
 
 #include <string.h>
@@ -111,6 +115,53 @@ static void check_model(const char *what, const char *arch, const char *const *k
     hg_model_free(m);
 }
 
+/* Three eval-mode passes with releases, in one context, with the given arena. */
+static void passes(hg_model *m, const hg_tensor *x, bool legacy, hg_tensor *y[3],
+                   size_t footprint[3], size_t allocs[3])
+{
+    hg_ctx *ctx = hg_ctx_new();
+    REQUIRE(ctx);
+    hg_ctx_set_legacy_arena(ctx, legacy);
+    hg_ctx_set_training(ctx, false);
+    hg_ctx_set_grad(ctx, false);
+    for (int k = 0; k < 3; k++) {
+        hg_ctx_reset(ctx);
+        hg_tensor *out = hg_model_forward(m, ctx, hg_tensor_clone(ctx, x));
+        REQUIRE(out);
+        y[k] = hg_tensor_clone(NULL, out);
+        footprint[k] = hg_ctx_step_footprint_bytes(ctx);
+        allocs[k] = hg_ctx_heap_allocations(ctx);
+    }
+    hg_ctx_free(ctx);
+}
+
+static void planned_inference(void)
+{
+    hg_model *m = make("unet", (const char *const[]){"features", "8,16,32", NULL});
+    REQUIRE(m);
+    randomize_norms(m, 42);
+    hg_tensor *x = hg_new(NULL, 2, 1, 32, 32);
+    hg_test_fill(x, 43, -1.0f, 2.0f);
+    hg_tensor *yo[3], *yn[3];
+    size_t fo[3], fn[3], ao[3], an[3];
+    passes(m, x, true, yo, fo, ao);
+    passes(m, x, false, yn, fn, an);
+    for (int k = 0; k < 3; k++) {
+        CHECK_MSG(memcmp(yo[k]->data, yn[k]->data, (size_t)yo[k]->numel * 4) == 0,
+                  "pass %d: output differs from the legacy arena's", k + 1);
+        CHECK_MSG(fn[k] < fo[k], "pass %d: footprint %zu, legacy arena %zu", k + 1, fn[k], fo[k]);
+        hg_tensor_free(yo[k]);
+        hg_tensor_free(yn[k]);
+    }
+    CHECK(an[2] == an[1]);
+    fprintf(stderr, "unet 2-D 8,16,32 inference, 3 passes in one context: footprint %.3f/%.3f/"
+                    "%.3f MB, legacy arena %.3f MB; context mallocs %zu/%zu/%zu\n",
+            1e-6 * (double)fn[0], 1e-6 * (double)fn[1], 1e-6 * (double)fn[2],
+            1e-6 * (double)fo[2], an[0], an[1], an[2]);
+    hg_tensor_free(x);
+    hg_model_free(m);
+}
+
 int main(void)
 {
     hg_set_threads(2);
@@ -151,5 +202,6 @@ int main(void)
                 "c.weight has 4 output channels, the norm's n.weight 5");
     CHECK(!f && norm.kind == HG_NORM_BATCH && conv.bias == NULL);
     hg_params_free(&p);
+    planned_inference();
     return hg_test_finish("test_inference_memory");
 }
