@@ -118,6 +118,9 @@ hg_tensor *hg_relu(hg_ctx *ctx, hg_tensor *x);
  * refuses leaves that require a gradient. Saves one activation per conv-norm-ReLU. */
 hg_tensor *hg_relu_inplace(hg_ctx *ctx, hg_tensor *x);
 hg_tensor *hg_leaky_relu(hg_ctx *ctx, hg_tensor *x, float slope);
+/* LeakyReLU written over x, under the same conditions as hg_relu_inplace; slope >= 0 (the
+ * backward reads the output, whose sign must be the input's). */
+hg_tensor *hg_leaky_relu_inplace(hg_ctx *ctx, hg_tensor *x, float slope);
 /* weight [1] (shared) or [C] (per channel, dim 1). */
 hg_tensor *hg_prelu(hg_ctx *ctx, hg_tensor *x, hg_tensor *weight);
 hg_tensor *hg_elu(hg_ctx *ctx, hg_tensor *x, float alpha);

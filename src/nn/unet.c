@@ -125,10 +125,10 @@ static hg_tensor *consume(hg_tensor *next, hg_tensor *dead)
     return next;
 }
 
-/* In place for ReLU: neither a norm's nor an add's backward reads its output. */
+/* In place: neither a norm's nor an add's backward reads its output. */
 static hg_tensor *act(hg_ctx *ctx, const unet *u, hg_tensor *x)
 {
-    return u->leaky ? consume(hg_leaky_relu(ctx, x, 0.01f), x) : hg_relu_inplace(ctx, x);
+    return u->leaky ? hg_leaky_relu_inplace(ctx, x, 0.01f) : hg_relu_inplace(ctx, x);
 }
 
 /* The residual branch of a block: its input, pooled and projected when the shape changes. */

@@ -1,12 +1,26 @@
-/* relu_inplace: max(x, 0) written over x, as PyTorch's ReLU(inplace=True).
+/* relu_inplace / leaky_relu_inplace: max(x, 0), or x > 0 ? x : slope x, written over x, as
+ * PyTorch's ReLU(inplace=True) and LeakyReLU(inplace=True); one op with the slope (0: ReLU).
  *
  * Why: after conv -> norm, the norm's output is read by nobody but the ReLU (a norm's
  * backward reads its input, not its output), so a separate ReLU output only doubles the
  * memory of that stage: the tape would keep both alive until backward. The backward reads the
- * output instead of the input (y > 0 exactly where x > 0; the derivative at 0 is 0, as in
- * hg_relu). The caller guarantees that the backward of the op that produced x does not read
+ * output instead of the input (y > 0 exactly where x > 0 for a slope >= 0; the derivative at
+ * 0 is that of hg_relu / hg_leaky_relu, so values and gradients are theirs, bitwise). The caller guarantees that the backward of the op that produced x does not read
  * x, and that x is not read elsewhere afterwards. */
 #include "ops/actloss_internal.h"
+
+typedef struct {
+    float slope;
+} act_state;
+
+__attribute__((optimize("no-trapping-math"))) static void
+leaky_grad_run(const float *y, const float *g, float *gx, float slope, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        gx[i] += y[i] > 0.0f ? g[i] : slope * g[i];
+}
+
+#define ACT_BLOCK 16384
 
 static hg_status relu_inplace_backward(hg_ctx *ctx, hg_node *n)
 {
@@ -15,6 +29,13 @@ static hg_status relu_inplace_backward(hg_ctx *ctx, hg_node *n)
         return hg_error_status();
     const float *y = n->out->data, *g = n->out->grad;
     int64_t len = n->out->numel;
+    float slope = ((const act_state *)n->state)->slope;
+    if (slope != 0.0f) {
+#pragma omp parallel for schedule(static) if (len > HG__PAR_MIN)
+        for (int64_t i = 0; i < len; i += ACT_BLOCK)
+            leaky_grad_run(y + i, g + i, gx + i, slope, len - i < ACT_BLOCK ? len - i : ACT_BLOCK);
+        return HG_OK;
+    }
 #pragma omp parallel for schedule(static) if (len > HG__PAR_MIN)
     for (int64_t i = 0; i < len; i++) {
         float gi = g[i]; /* loaded unconditionally: a conditional load does not vectorize */
@@ -23,26 +44,46 @@ static hg_status relu_inplace_backward(hg_ctx *ctx, hg_node *n)
     return HG_OK;
 }
 
-hg_tensor *hg_relu_inplace(hg_ctx *ctx, hg_tensor *x)
+/* Without -ftrapping-math the conditional product vectorizes (nothing reads FP flags). */
+__attribute__((optimize("no-trapping-math"))) static void leaky_run(float *d, float slope,
+                                                                    int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        d[i] = d[i] > 0.0f ? d[i] : slope * d[i];
+}
+
+static hg_tensor *activate_inplace(hg_ctx *ctx, hg_tensor *x, float slope, const char *op)
 {
     if (!x)
         return NULL;
     if (x->dtype != HG_F32) {
-        hg_error(HG_ERR_INVALID, "relu_inplace: %s must be real", hg_tensor_label(x));
+        hg_error(HG_ERR_INVALID, "%s: %s must be real", op, hg_tensor_label(x));
+        return NULL;
+    }
+    if (!(slope >= 0.0f) || !isfinite(slope)) {
+        hg_error(HG_ERR_INVALID, "%s of %s: slope must be finite and >= 0 (the backward reads "
+                                 "the output's sign), got %g",
+                 op, hg_tensor_label(x), (double)slope);
         return NULL;
     }
     bool tracked = x->requires_grad && hg_ctx_grad_enabled(ctx);
     if (tracked && !x->node) {
-        hg_error(HG_ERR_INVALID, "relu_inplace: %s is a leaf that requires a gradient; "
+        hg_error(HG_ERR_INVALID, "%s: %s is a leaf that requires a gradient; "
                                  "overwriting it would change what its users read",
-                 hg_tensor_label(x));
+                 op, hg_tensor_label(x));
         return NULL;
     }
     float *d = x->data;
     int64_t len = x->numel;
+    if (slope != 0.0f) {
 #pragma omp parallel for schedule(static) if (len > HG__PAR_MIN)
-    for (int64_t i = 0; i < len; i++)
-        d[i] = d[i] > 0.0f ? d[i] : 0.0f;
+        for (int64_t i = 0; i < len; i += ACT_BLOCK)
+            leaky_run(d + i, slope, len - i < ACT_BLOCK ? len - i : ACT_BLOCK);
+    } else {
+#pragma omp parallel for schedule(static) if (len > HG__PAR_MIN)
+        for (int64_t i = 0; i < len; i++)
+            d[i] = d[i] > 0.0f ? d[i] : 0.0f;
+    }
     if (!tracked)
         return x; /* nothing recorded: x itself is the result */
     /* On the tape the result must be its own tensor (its own gradient), sharing x's data. */
@@ -54,7 +95,20 @@ hg_tensor *hg_relu_inplace(hg_ctx *ctx, hg_tensor *x)
     for (int i = 0; i < x->ndim; i++)
         out->shape[i] = x->shape[i];
     hg_node *node;
-    if (hg__record(ctx, "relu_inplace", relu_inplace_backward, out, 1, &x, 0, &node) != HG_OK)
+    if (hg__record(ctx, op, relu_inplace_backward, out, 1, &x, sizeof(act_state), &node) !=
+        HG_OK)
         return NULL;
+    if (node)
+        ((act_state *)node->state)->slope = slope;
     return out;
+}
+
+hg_tensor *hg_relu_inplace(hg_ctx *ctx, hg_tensor *x)
+{
+    return activate_inplace(ctx, x, 0.0f, "relu_inplace");
+}
+
+hg_tensor *hg_leaky_relu_inplace(hg_ctx *ctx, hg_tensor *x, float slope)
+{
+    return activate_inplace(ctx, x, slope, "leaky_relu_inplace");
 }
