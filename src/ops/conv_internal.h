@@ -107,6 +107,9 @@ typedef enum { HG_CONV_DNNL_BLOCKED = 0, HG_CONV_DNNL_PLAIN } hg_conv_dnnl_layou
 extern hg_conv_dnnl_layout hg__conv_dnnl_layout;
 extern bool hg__conv_dnnl_fail;
 extern bool hg__conv_dnnl_winograd; /* oneDNN's Winograd algorithm (benchmarks) */
+/* Largest blocked copies of one oneDNN call before its batch runs in chunks of images
+ * (conv_dnnl.c; 32 MiB; tests lower it to exercise the chunking). */
+extern int64_t hg__conv_dnnl_chunk_bytes;
 
 bool hg_conv_dnnl_available(void); /* built with oneDNN */
 bool hg_conv_dnnl_usable(const hg_conv_plan *p);

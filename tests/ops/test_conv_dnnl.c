@@ -3,6 +3,7 @@
  * padded, dilated and grouped, in oneDNN's blocked layouts (the default) and in the plain one;
  * finite-difference gradient checks on the dispatched (AUTO) path and with oneDNN forced;
  * bit-identical results for 1, 2 and 3 threads on the shapes the rule table routes to oneDNN;
+ * batches run in chunks of images (as big activations are) against whole batches;
  * and a primitive creation that fails inside oneDNN reported as an hg_error naming the conv. */
 #include "conv_test_common.h"
 
@@ -250,6 +251,43 @@ static void test_error(void)
     free_problem(&p);
 }
 
+/* Batches whose blocked copies pass the budget run in chunks of images: with the budget
+ * lowered to 2 images of each case (batch 5: chunks 2, 2, 1), every pass against the whole
+ * batch in one call. Forward and dx are per image, so bitwise equal; dw adds the chunks in
+ * order, so within rounding. */
+static void test_chunks(void)
+{
+    static const ccase big[] = {
+        {5, 32, 32, 2, 1, 0, {12, 12}, {3, 3}, {1, 1}, {1, 1}, {1, 1}},      /* Winograd */
+        {5, 16, 16, 3, 1, 0, {6, 6, 6}, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}},
+        {5, 32, 16, 3, 1, 1, {3, 4, 3}, {2, 2, 2}, {2, 2, 2}, {0, 0, 0}, {1, 1, 1}}, /* up */
+    };
+    for (int i = 0; i < 3; i++) {
+        problem p = make(&big[i], 900 + (uint64_t)i);
+        hg__conv_path = HG_CONV_PATH_DNNL;
+        conv_result whole = run(&p);
+        const ccase *c = &big[i];
+        int64_t vol_in = 1, vol_out = 1;
+        for (int d = 0; d < c->nsp; d++) {
+            vol_in *= c->sp[d];
+            vol_out *= c->transposed ? c->sp[d] * c->s[d] : (c->sp[d] + 2 * c->p[d] - c->k[d]) / c->s[d] + 1;
+        }
+        hg__conv_dnnl_chunk_bytes = 2 * (c->cin * vol_in + c->cout * vol_out) * (int64_t)sizeof(float);
+        conv_result chunked = run(&p);
+        hg__conv_dnnl_chunk_bytes = (int64_t)32 << 20;
+        hg__conv_path = HG_CONV_PATH_AUTO;
+        CHECK_MSG(memcmp(whole.v[0], chunked.v[0], (size_t)whole.n[0] * sizeof(float)) == 0,
+                  "chunk case %d: forward differs", i);
+        CHECK_MSG(memcmp(whole.v[1], chunked.v[1], (size_t)whole.n[1] * sizeof(float)) == 0,
+                  "chunk case %d: dx differs", i);
+        double e = hg_test_rel_err(chunked.v[2], whole.v[2], whole.n[2]);
+        CHECK_MSG(e <= 1e-5, "chunk case %d: dw rel err %.3g", i, e);
+        conv_free_result(&whole);
+        conv_free_result(&chunked);
+        free_problem(&p);
+    }
+}
+
 int main(void)
 {
     if (!hg_conv_dnnl_available()) {
@@ -260,6 +298,7 @@ int main(void)
     test_winograd();
     test_gradcheck();
     test_threads();
+    test_chunks();
     test_error();
     return hg_test_finish("test_conv_dnnl");
 }
