@@ -20,7 +20,10 @@ static const char *usage =
     "reverse), voxel spacing, orientation (e.g. RAS, LPS: where the i, j, k axes point), the\n"
     "qform/sform codes and affine, the stored datatype and scaling, the value range and the\n"
     "keys of the JSON sidecar (x.json next to x.nii.gz).\n"
-    "A fastMRI .h5 file: its datasets (name, type, shape) and attributes.\n\n"
+    "A fastMRI .h5 file: its datasets (name, type, shape) and attributes.\n"
+    "A model (.safetensors from hinge train or convert): architecture, config (a learned\n"
+    "reconstruction model's geometry included), parameter count and training record.\n"
+    "An ONNX model (.onnx): inputs, outputs, opset and operators.\n\n"
     "options:\n"
     "  --json        one JSON object on stdout\n"
     "  --series UID  the DICOM series to describe in full\n"
@@ -246,6 +249,7 @@ static void series_text(const char *path, const hg_dicom_series_info *info, int 
 }
 
 int hg_cli_onnx_info(const char *path, bool json); /* cli_onnx_info.c: -1 if not ONNX */
+int hg_cli_model_info(const char *path, bool json); /* cli_model_info.c: -1 if not a model */
 int hg_cli_fastmri_info(const char *path, bool json); /* cli_fastmri.c: -1 if not .h5 */
 
 static int run_info(int argc, char **argv)
@@ -280,6 +284,9 @@ static int run_info(int argc, char **argv)
     int onnx_rc = hg_cli_onnx_info(path, json);
     if (onnx_rc >= 0)
         return onnx_rc;
+    int model_rc = hg_cli_model_info(path, json);
+    if (model_rc >= 0)
+        return model_rc;
     int h5_rc = hg_cli_fastmri_info(path, json);
     if (h5_rc >= 0)
         return h5_rc;

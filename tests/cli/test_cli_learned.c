@@ -35,6 +35,15 @@ int main(void)
     CHECK_MSG(msg && hg_test_contains((const char *)msg, "has 8 angles, the data's 12"), "got %s",
               msg ? (const char *)msg : "");
     free(msg);
+    /* hinge info on a model file: architecture, geometry, parameter count. */
+    const char *info = hg_test_tmp("lpd_info.txt");
+    CHECK(hg_test_run("%s info %s > %s", bin, model, info) == 0);
+    msg = NULL;
+    CHECK_OK(hg_read_file(info, 1 << 16, &msg, &n));
+    CHECK_MSG(msg && hg_test_contains((const char *)msg, "architecture lpd") &&
+                  hg_test_contains((const char *)msg, "angles                   8"),
+              "got %s", msg ? (const char *)msg : "");
+    free(msg);
     /* Fan beam end to end: a model trained in the fan-flat geometry that hinge simulate uses
      * by default reconstructs that data and refuses parallel-beam data. */
     const char *fan = hg_test_tmp("lgd_fan16.safetensors"), *sf = hg_test_tmp("sf8.nii.gz");
@@ -59,6 +68,7 @@ int main(void)
     fprintf(f, "not a model");
     fclose(f);
     CHECK(hg_test_run("%s recon --model %s %s -o %s 2> /dev/null", bin, bad, s8, out) == 1);
+    CHECK(hg_test_run("%s info %s 2> /dev/null", bin, bad) == 1);
     CHECK(hg_test_run("%s recon --model %s --method fbp %s -o %s 2> /dev/null", bin, model, s8,
                       out) == 2);
     return hg_test_finish("test_cli_learned");
