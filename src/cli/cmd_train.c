@@ -410,10 +410,16 @@ static hg_status save_output(train_cli *c, hg_model *m, const hg_train_result *r
     char buf[64];
     snprintf(buf, sizeof buf, "%lld", (long long)r->steps_done);
     hg_metadata_set(&extra, "train.steps", buf);
-    snprintf(buf, sizeof buf, "%.6g", r->metric);
-    hg_metadata_set(&extra, metric_key, buf);
-    snprintf(buf, sizeof buf, "%.3f", step_seconds(c, r));
-    hg_metadata_set(&extra, "train.seconds_per_step", buf);
+    /* A run resumed at its last step trains nothing and validates nothing: it leaves the
+     * time and the metric out rather than recording 0 s and NaN. */
+    if (isfinite(r->metric)) {
+        snprintf(buf, sizeof buf, "%.6g", r->metric);
+        hg_metadata_set(&extra, metric_key, buf);
+    }
+    if (step_seconds(c, r) > 0) {
+        snprintf(buf, sizeof buf, "%.3f", step_seconds(c, r));
+        hg_metadata_set(&extra, "train.seconds_per_step", buf);
+    }
     for (int i = 0; more && i < more->count; i++)
         hg_metadata_set(&extra, more->keys[i], more->values[i]);
     hg_status s = hg_model_save(m, c->output, &extra);
