@@ -77,8 +77,10 @@ typedef struct hg_train_opts {
 typedef struct hg_train_result {
     int64_t steps_done;
     double final_loss;
-    double metric;             /* last validation metric (NAN if none) */
-    double seconds;
+    double metric;             /* last validation metric (NAN if none), also one that a
+                                * resumed run's checkpoint carries from before the resume */
+    double seconds;            /* training time of the whole run, the processes before a
+                                * resume included (as recorded in the checkpoint) */
 } hg_train_result;
 
 void hg_train_opts_defaults(hg_train_opts *o);

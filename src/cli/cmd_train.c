@@ -410,8 +410,9 @@ static hg_status save_output(train_cli *c, hg_model *m, const hg_train_result *r
     char buf[64];
     snprintf(buf, sizeof buf, "%lld", (long long)r->steps_done);
     hg_metadata_set(&extra, "train.steps", buf);
-    /* A run resumed at its last step trains nothing and validates nothing: it leaves the
-     * time and the metric out rather than recording 0 s and NaN. */
+    /* The metric and time of the whole run (a resumed run's checkpoint carries them from
+     * before the resume); a record without them (an older checkpoint resumed at its last
+     * step) leaves them out rather than writing 0 s and NaN. */
     if (isfinite(r->metric)) {
         snprintf(buf, sizeof buf, "%.6g", r->metric);
         hg_metadata_set(&extra, metric_key, buf);

@@ -3,6 +3,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -41,10 +42,39 @@ static hg_optim *make_optimizer(hg_model *m, const hg_train_opts *o)
                                           : hg_optim_adam(&m->params, &a);
 }
 
+/* The checkpoint carries the model config and the run's record so far: training seconds
+ * over every process that worked on it, and the last validation metric. A run resumed from it
+ * (also one resumed at its last step, which trains nothing) reports the whole run. */
 static hg_status save_checkpoint(const hg_train_opts *o, hg_model *m, hg_optim *opt,
-                                 const hg_train_state *st)
+                                 const hg_train_state *st, double seconds, double metric)
 {
-    return hg_checkpoint_save(o->checkpoint, &m->params, opt, st, &m->config);
+    hg_metadata meta;
+    hg_metadata_init(&meta);
+    hg_status s = HG_OK;
+    for (int32_t i = 0; s == HG_OK && i < m->config.count; i++)
+        s = hg_metadata_set(&meta, m->config.keys[i], m->config.values[i]);
+    char buf[64];
+    snprintf(buf, sizeof buf, "%.17g", seconds);
+    if (s == HG_OK)
+        s = hg_metadata_set(&meta, "train.seconds", buf);
+    snprintf(buf, sizeof buf, "%.17g", metric);
+    if (s == HG_OK && isfinite(metric))
+        s = hg_metadata_set(&meta, "train.metric", buf);
+    if (s == HG_OK)
+        s = hg_checkpoint_save(o->checkpoint, &m->params, opt, st, &meta);
+    hg_metadata_free(&meta);
+    return s;
+}
+
+/* The record a checkpoint carries (0 s and NaN when it has none: older checkpoints). */
+static void checkpoint_record(const hg_metadata *meta, double *seconds, double *metric)
+{
+    const char *sec = hg_metadata_get(meta, "train.seconds");
+    const char *met = hg_metadata_get(meta, "train.metric");
+    *seconds = sec ? strtod(sec, NULL) : 0.0;
+    *metric = met ? strtod(met, NULL) : NAN;
+    if (!isfinite(*seconds) || *seconds < 0)
+        *seconds = 0.0;
 }
 
 /* This rank's rows of a global batch tensor (a copy in ctx). */
@@ -92,8 +122,13 @@ hg_status hg_train(hg_model *m, const hg_task *task, const hg_train_opts *o,
     if (!opt)
         return hg_error_context(hg_error_status(), "train: optimizer");
     hg_train_state state = {0, hg_rng_new(o->seed)};
+    double prior_seconds = 0.0, metric = NAN;
     if (o->resume) {
-        s = hg_checkpoint_load(o->checkpoint, &m->params, opt, &state, NULL);
+        hg_metadata record;
+        hg_metadata_init(&record);
+        s = hg_checkpoint_load(o->checkpoint, &m->params, opt, &state, &record);
+        checkpoint_record(&record, &prior_seconds, &metric);
+        hg_metadata_free(&record);
         if (s != HG_OK) {
             hg_optim_free(opt);
             return hg_error_context(s, "train: resume");
@@ -108,7 +143,7 @@ hg_status hg_train(hg_model *m, const hg_task *task, const hg_train_opts *o,
      * forward activations (the loss value is read before backward) */
     hg_tape_set_release(ctx, true);
     double t0 = now_seconds();
-    double loss_value = NAN, metric = NAN;
+    double loss_value = NAN;
     hg_rng base = hg_rng_new(o->seed);
     while (s == HG_OK && state.step < o->steps) {
         int64_t step = state.step;
@@ -172,7 +207,7 @@ hg_status hg_train(hg_model *m, const hg_task *task, const hg_train_opts *o,
         }
         if (s == HG_OK && o->checkpoint && (!o->dist || o->dist->rank == 0) &&
             ((o->checkpoint_every > 0 && state.step % o->checkpoint_every == 0) || last)) {
-            s = save_checkpoint(o, m, opt, &state);
+            s = save_checkpoint(o, m, opt, &state, prior_seconds + now_seconds() - t0, metric);
             ev.checkpointed = s == HG_OK;
         }
         if (o->on_event)
@@ -181,8 +216,8 @@ hg_status hg_train(hg_model *m, const hg_task *task, const hg_train_opts *o,
     if (result) {
         result->steps_done = state.step;
         result->final_loss = loss_value;
-        result->metric = metric;
-        result->seconds = now_seconds() - t0;
+        result->metric = metric; /* the last validation, possibly from before a resume */
+        result->seconds = prior_seconds + now_seconds() - t0;
     }
     hg_ctx_free(ctx);
     hg_optim_free(opt);

@@ -2,6 +2,8 @@
  * training with the last good checkpoint kept, bad hyper-parameters are refused. */
 #include "test_util.h"
 
+#include <math.h>
+
 #include "hinge/train.h"
 
 #include <string.h>
@@ -96,13 +98,39 @@ static void test_resume_exact(void)
     o1.steps = 10;
     /* The schedule must be that of the 24-step run: give it explicitly. */
     o1.schedule.decay_steps = 20;
-    CHECK_OK(hg_train(part, &task, &o1, NULL));
+    hg_train_result r1;
+    CHECK_OK(hg_train(part, &task, &o1, &r1));
     hg_model *resumed = small_cnn(99);
     hg_train_opts o2 = o;
     o2.checkpoint = ck;
     o2.resume = true;
-    CHECK_OK(hg_train(resumed, &task, &o2, NULL));
+    hg_train_result r2;
+    CHECK_OK(hg_train(resumed, &task, &o2, &r2));
     CHECK(params_identical(full, resumed));
+    /* A run resumed at its last step trains nothing but reports the whole run's record: the
+     * time of both processes (so more than the first's) and, with validation, its metric. */
+    hg_model *again2 = small_cnn(98);
+    hg_train_result r3;
+    CHECK_OK(hg_train(again2, &task, &o2, &r3));
+    CHECK(r3.steps_done == 24 && params_identical(full, again2));
+    /* the checkpoint was written before run 2 ended, so r3 is at most r2.seconds; it holds
+     * the first process's time and run 2's 14 steps */
+    CHECK_MSG(r3.seconds > r1.seconds && r3.seconds <= r2.seconds,
+              "resumed at the end: %.3f s; first process %.3f s, whole run %.3f s", r3.seconds,
+              r1.seconds, r2.seconds);
+    hg_model_free(again2);
+    /* With validation: the metric of the last evaluation comes back from the checkpoint. */
+    hg_task vtask = hg_classification_task_make(&ct);
+    hg_train_opts o3 = o;
+    o3.steps = 4, o3.checkpoint = ck, o3.checkpoint_every = 4;
+    hg_model *v1 = small_cnn(7), *v2 = small_cnn(8);
+    hg_train_result a, b;
+    CHECK_OK(hg_train(v1, &vtask, &o3, &a));
+    o3.resume = true;
+    CHECK_OK(hg_train(v2, &vtask, &o3, &b));
+    CHECK_MSG(isfinite(a.metric) && b.metric == a.metric, "metric %g after the run, %g resumed "
+              "at its end", a.metric, b.metric);
+    hg_model_free(v1), hg_model_free(v2);
     /* And a different seed differs (the comparison can fail). */
     hg_model *other = small_cnn(5);
     o.seed = 12;
