@@ -107,3 +107,21 @@ char *hg_test_slurp(const char *path)
     s[n] = 0;
     return s;
 }
+
+void hg_test_log_loss(const hg_train_event *e, void *user)
+{
+    hg_test_loss_log *l = user;
+    if (l->n == 0)
+        l->first = e->loss;
+    l->last[l->n % 5] = e->loss;
+    l->n++;
+}
+
+double hg_test_loss_log_last_mean(const hg_test_loss_log *l)
+{
+    int64_t k = l->n < 5 ? l->n : 5;
+    double sum = 0;
+    for (int64_t i = 0; i < k; i++)
+        sum += l->last[i];
+    return k ? sum / (double)k : NAN;
+}

@@ -113,4 +113,13 @@ void hg_test_load_fixture(const char *file, hg_params *p);
 /* The fixture tensor `name` (exits the test if absent). */
 hg_tensor *hg_test_get(const hg_params *p, const char *name);
 
+/* Batch losses of a training run: pass hg_test_log_loss as on_event with a zeroed log as
+ * user; then the first loss and the mean of the last five. */
+typedef struct hg_test_loss_log {
+    double first, last[5];
+    int64_t n;
+} hg_test_loss_log;
+void hg_test_log_loss(const hg_train_event *e, void *user);
+double hg_test_loss_log_last_mean(const hg_test_loss_log *l);
+
 #endif

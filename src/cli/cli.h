@@ -25,6 +25,11 @@ int hg_cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((for
 /* Strict number parsing: the whole string must be a number in range. */
 bool hg_cli_parse_int(const char *s, int64_t lo, int64_t hi, int64_t *out);
 bool hg_cli_parse_float(const char *s, double *out);
+/* Whether s ends with suffix (a file name's extension, case-sensitive). */
+bool hg_cli_ends_with(const char *s, const char *suffix);
+/* "KEY=VALUE" into m (--set options, model configs); false for a missing '=' or key, or when
+ * the entry cannot be stored (error set). */
+bool hg_cli_metadata_set_kv(hg_metadata *m, const char *kv);
 
 /* Progress reporting on stderr: a bar with rate and ETA on a TTY, plain lines (at most one
  * every few seconds) otherwise. `extra` is a short status such as "loss 0.312". */

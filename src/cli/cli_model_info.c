@@ -9,12 +9,6 @@
 #include <cJSON.h>
 #include <string.h>
 
-static bool is_safetensors(const char *path)
-{
-    size_t n = strlen(path);
-    return n > 12 && strcmp(path + n - 12, ".safetensors") == 0;
-}
-
 static cJSON *metadata_json(const hg_metadata *m)
 {
     cJSON *o = cJSON_CreateObject();
@@ -34,7 +28,7 @@ static void metadata_text(const char *title, const hg_metadata *m)
 
 int hg_cli_model_info(const char *path, bool json)
 {
-    if (!is_safetensors(path))
+    if (!hg_cli_ends_with(path, ".safetensors"))
         return -1;
     hg_metadata extra;
     hg_metadata_init(&extra);

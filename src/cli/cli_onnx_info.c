@@ -40,15 +40,9 @@ static cJSON *io_json(const hg_onnx_model *m, bool inputs)
     return a;
 }
 
-static bool is_onnx(const char *path)
-{
-    size_t n = strlen(path);
-    return n > 5 && strcmp(path + n - 5, ".onnx") == 0;
-}
-
 int hg_cli_onnx_info(const char *path, bool json)
 {
-    if (!is_onnx(path))
+    if (!hg_cli_ends_with(path, ".onnx"))
         return -1;
     hg_onnx_model *m = hg_onnx_load(path);
     if (!m)

@@ -52,6 +52,22 @@ bool hg_cli_parse_float(const char *s, double *out)
     return true;
 }
 
+bool hg_cli_ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+bool hg_cli_metadata_set_kv(hg_metadata *m, const char *kv)
+{
+    const char *eq = strchr(kv, '=');
+    if (!eq || eq == kv)
+        return false;
+    char key[128];
+    snprintf(key, sizeof key, "%.*s", (int)(eq - kv), kv);
+    return hg_metadata_set(m, key, eq + 1) == HG_OK;
+}
+
 double hg_cli_now(void)
 {
     struct timespec ts;

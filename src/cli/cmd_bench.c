@@ -203,15 +203,9 @@ static hg_status parse_config(const char *text, hg_metadata *m)
 {
     char buf[256];
     snprintf(buf, sizeof buf, "%s", text ? text : "");
-    for (char *save = NULL, *kv = strtok_r(buf, ";", &save); kv; kv = strtok_r(NULL, ";", &save)) {
-        char *eq = strchr(kv, '=');
-        if (!eq)
+    for (char *save = NULL, *kv = strtok_r(buf, ";", &save); kv; kv = strtok_r(NULL, ";", &save))
+        if (!hg_cli_metadata_set_kv(m, kv))
             return hg_error(HG_ERR_INVALID, "bench config: expected key=value, got '%s'", kv);
-        *eq = 0;
-        hg_status st = hg_metadata_set(m, kv, eq + 1);
-        if (st != HG_OK)
-            return st;
-    }
     return HG_OK;
 }
 

@@ -158,13 +158,8 @@ static int run_convert(int argc, char **argv)
             *(argv[i][2] == 'a' ? &arch : &shape) = argv[i + 1];
             i++;
         } else if (!strcmp(argv[i], "--set")) {
-            const char *eq = i + 1 < argc ? strchr(argv[i + 1], '=') : NULL;
-            if (!eq || eq == argv[i + 1])
+            if (i + 1 >= argc || !hg_cli_metadata_set_kv(&config, argv[i + 1]))
                 return hg_cli_usage_error("convert", "--set needs KEY=VALUE");
-            char key[64];
-            snprintf(key, sizeof key, "%.*s", (int)(eq - argv[i + 1]), argv[i + 1]);
-            if (hg_metadata_set(&config, key, eq + 1))
-                return hg_cli_fail("convert");
             i++;
         } else if (argv[i][0] == '-' && argv[i][1]) {
             return hg_cli_usage_error("convert", "unknown option '%s'", argv[i]);

@@ -65,12 +65,6 @@ typedef struct seg_opts {
     hg_seg_plan plan;
 } seg_opts;
 
-static bool ends_with(const char *s, const char *suffix)
-{
-    size_t n = strlen(s), k = strlen(suffix);
-    return n >= k && strcmp(s + n - k, suffix) == 0;
-}
-
 /* Loads the model and reads its configuration (defaults as documented in nn.h). */
 static hg_status load_model(seg_opts *o)
 {
@@ -229,8 +223,8 @@ static void argmax_channels(const float *p, int64_t k, int64_t v, float *labels)
 static hg_status read_input(const char *path, hg_image *img, bool *dicom)
 {
     struct stat st;
-    *dicom = (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) || ends_with(path, ".dcm") ||
-             ends_with(path, ".DCM");
+    *dicom = (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) || hg_cli_ends_with(path, ".dcm") ||
+             hg_cli_ends_with(path, ".DCM");
     return *dicom ? hg_dicom_read(path, NULL, img) : hg_nifti_read(path, img);
 }
 
@@ -499,8 +493,8 @@ static hg_status write_overlay(const char *path, const hg_image *img, const hg_t
 /* Reads, segments and writes one study. */
 static hg_status segment_one(const seg_opts *o, const char *in, const char *out)
 {
-    bool to_dicom = ends_with(out, ".dcm") || ends_with(out, ".DCM");
-    if (!to_dicom && !ends_with(out, ".nii") && !ends_with(out, ".nii.gz"))
+    bool to_dicom = hg_cli_ends_with(out, ".dcm") || hg_cli_ends_with(out, ".DCM");
+    if (!to_dicom && !hg_cli_ends_with(out, ".nii") && !hg_cli_ends_with(out, ".nii.gz"))
         return hg_error(HG_ERR_INVALID, "segment: output %s is neither .nii[.gz] nor .dcm", out);
     hg_image img, seg;
     hg_image_init(&img);

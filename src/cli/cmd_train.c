@@ -319,12 +319,8 @@ static int set_option(train_cli *c, const char *name, const char *value)
         return HG_EXIT_OK;
     }
     if (strcmp(name, "set") == 0) {
-        const char *eq = strchr(value, '=');
-        if (!eq || eq == value)
+        if (!hg_cli_metadata_set_kv(&c->model_config, value))
             return bad_value(name, value, "KEY=VALUE");
-        char key[128];
-        snprintf(key, sizeof key, "%.*s", (int)(eq - value), value);
-        hg_metadata_set(&c->model_config, key, eq + 1);
         return HG_EXIT_OK;
     }
     return hg_cli_usage_error("train", "unknown option '%s'", name);

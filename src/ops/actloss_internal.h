@@ -76,6 +76,19 @@ static inline hg_status hg__record(hg_ctx *ctx, const char *op, hg_backward_fn b
     return HG_OK;
 }
 
+/* ---- rectifier kernels (src/ops/rectifier.c) ---------------------------------------------
+ * v is the input, or the output of an in-place op (same sign for a slope >= 0). The *_all
+ * forms run over len elements in parallel blocks of HG__ACT_BLOCK. */
+#define HG__ACT_BLOCK 16384
+/* y = x > 0 ? x : slope x (y may be x). */
+void hg__leaky_run(const float *x, float *y, float slope, int64_t n);
+void hg__leaky_all(const float *x, float *y, float slope, int64_t len);
+/* gx += v > 0 ? g : slope g. */
+void hg__leaky_grad_run(const float *v, const float *g, float *gx, float slope, int64_t n);
+void hg__leaky_grad_all(const float *v, const float *g, float *gx, float slope, int64_t len);
+/* gx += v > 0 ? g : 0 (ReLU: not the slope-0 leaky form, whose 0 g is NaN for an infinite g). */
+void hg__relu_grad_all(const float *v, const float *g, float *gx, int64_t len);
+
 /* Checks that pred and target of a loss have identical shapes; the message names both. */
 static inline bool hg__same_shape(const char *op, const hg_tensor *a, const hg_tensor *b)
 {

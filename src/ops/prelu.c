@@ -22,7 +22,8 @@ static void prelu_view(const hg_tensor *x, int64_t nw, prelu_state *v)
 /* gx += dy * (x > 0 ? 1 : a) over n elements; returns sum of dy * x where x <= 0. Eight float
  * lanes (vectorizable without reassociation) over short runs, accumulated in double. As in the
  * forward, the selects vectorize only without -ftrapping-math (same values either way). */
-__attribute__((optimize("no-trapping-math"))) static double prelu_block_backward(const float *x, const float *g, float *gx, float a, int64_t n)
+__attribute__((optimize("no-trapping-math"))) static double
+prelu_block_backward(const float *x, const float *g, float *gx, float a, int64_t n)
 {
     double total = 0.0;
     for (int64_t i0 = 0; i0 < n; i0 += 512) {
@@ -40,8 +41,7 @@ __attribute__((optimize("no-trapping-math"))) static double prelu_block_backward
         for (; i < len; i++)
             lane[0] += gs[i] * (xs[i] > 0.0f ? 0.0f : xs[i]);
         if (gxs)
-            for (i = 0; i < len; i++)
-                gxs[i] += gs[i] * (xs[i] > 0.0f ? 1.0f : a);
+            hg__leaky_grad_run(xs, gs, gxs, a, len); /* the same values as g * (1 or a) */
         for (int l = 0; l < 8; l++)
             total += lane[l];
     }
@@ -85,16 +85,6 @@ static hg_status prelu_backward(hg_ctx *ctx, hg_node *n)
     return HG_OK;
 }
 
-/* y = x > 0 ? x : a * x. GCC will not vectorize the conditional product while FP exceptions
- * count as side effects (-ftrapping-math, the default); nothing here reads the FP exception
- * flags, and the values are the same either way. */
-__attribute__((optimize("no-trapping-math"))) static void prelu_run(const float *x, float *y,
-                                                                    float a, int64_t n)
-{
-    for (int64_t i = 0; i < n; i++)
-        y[i] = x[i] > 0.0f ? x[i] : a * x[i];
-}
-
 hg_tensor *hg_prelu(hg_ctx *ctx, hg_tensor *x, hg_tensor *weight)
 {
     HG_PROPAGATE_NULL(x, weight);
@@ -120,7 +110,7 @@ hg_tensor *hg_prelu(hg_ctx *ctx, hg_tensor *x, hg_tensor *weight)
     for (int64_t o = 0; o < v.outer; o++)
         for (int64_t c = 0; c < v.channels; c++) {
             int64_t base = (o * v.channels + c) * v.inner;
-            prelu_run(xd + base, y + base, wd[c], v.inner);
+            hg__leaky_run(xd + base, y + base, wd[c], v.inner);
         }
     hg_tensor *in[2] = {x, weight};
     hg_node *node;

@@ -8,11 +8,7 @@ static hg_status relu_backward(hg_ctx *ctx, hg_node *n)
         return hg_error_status();
     const float *x = n->in[0]->data, *g = n->out->grad;
     int64_t len = n->out->numel;
-#pragma omp parallel for schedule(static) if (len > HG__PAR_MIN)
-    for (int64_t i = 0; i < len; i++) {
-        float gi = g[i]; /* loaded unconditionally: a conditional load does not vectorize */
-        gx[i] += x[i] > 0.0f ? gi : 0.0f;
-    }
+    hg__relu_grad_all(x, g, gx, len);
     return HG_OK;
 }
 

@@ -5,22 +5,14 @@
  * backward reads its input, not its output), so a separate ReLU output only doubles the
  * memory of that stage: the tape would keep both alive until backward. The backward reads the
  * output instead of the input (y > 0 exactly where x > 0 for a slope >= 0; the derivative at
- * 0 is that of hg_relu / hg_leaky_relu, so values and gradients are theirs, bitwise). The caller guarantees that the backward of the op that produced x does not read
- * x, and that x is not read elsewhere afterwards. */
+ * 0 is that of hg_relu / hg_leaky_relu, so values and gradients are theirs, bitwise). The
+ * caller guarantees that the backward of the op that produced x does not read x, and that x
+ * is not read elsewhere afterwards. */
 #include "ops/actloss_internal.h"
 
 typedef struct {
     float slope;
 } act_state;
-
-__attribute__((optimize("no-trapping-math"))) static void
-leaky_grad_run(const float *y, const float *g, float *gx, float slope, int64_t n)
-{
-    for (int64_t i = 0; i < n; i++)
-        gx[i] += y[i] > 0.0f ? g[i] : slope * g[i];
-}
-
-#define ACT_BLOCK 16384
 
 static hg_status relu_inplace_backward(hg_ctx *ctx, hg_node *n)
 {
@@ -30,26 +22,11 @@ static hg_status relu_inplace_backward(hg_ctx *ctx, hg_node *n)
     const float *y = n->out->data, *g = n->out->grad;
     int64_t len = n->out->numel;
     float slope = ((const act_state *)n->state)->slope;
-    if (slope != 0.0f) {
-#pragma omp parallel for schedule(static) if (len > HG__PAR_MIN)
-        for (int64_t i = 0; i < len; i += ACT_BLOCK)
-            leaky_grad_run(y + i, g + i, gx + i, slope, len - i < ACT_BLOCK ? len - i : ACT_BLOCK);
-        return HG_OK;
-    }
-#pragma omp parallel for schedule(static) if (len > HG__PAR_MIN)
-    for (int64_t i = 0; i < len; i++) {
-        float gi = g[i]; /* loaded unconditionally: a conditional load does not vectorize */
-        gx[i] += y[i] > 0.0f ? gi : 0.0f;
-    }
+    if (slope != 0.0f)
+        hg__leaky_grad_all(y, g, gx, slope, len);
+    else
+        hg__relu_grad_all(y, g, gx, len);
     return HG_OK;
-}
-
-/* Without -ftrapping-math the conditional product vectorizes (nothing reads FP flags). */
-__attribute__((optimize("no-trapping-math"))) static void leaky_run(float *d, float slope,
-                                                                    int64_t n)
-{
-    for (int64_t i = 0; i < n; i++)
-        d[i] = d[i] > 0.0f ? d[i] : slope * d[i];
 }
 
 static hg_tensor *activate_inplace(hg_ctx *ctx, hg_tensor *x, float slope, const char *op)
@@ -76,9 +53,7 @@ static hg_tensor *activate_inplace(hg_ctx *ctx, hg_tensor *x, float slope, const
     float *d = x->data;
     int64_t len = x->numel;
     if (slope != 0.0f) {
-#pragma omp parallel for schedule(static) if (len > HG__PAR_MIN)
-        for (int64_t i = 0; i < len; i += ACT_BLOCK)
-            leaky_run(d + i, slope, len - i < ACT_BLOCK ? len - i : ACT_BLOCK);
+        hg__leaky_all(d, d, slope, len);
     } else {
 #pragma omp parallel for schedule(static) if (len > HG__PAR_MIN)
         for (int64_t i = 0; i < len; i++)

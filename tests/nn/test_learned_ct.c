@@ -39,19 +39,6 @@ static hg_model *make2(const char *arch, const char *geometry)
     return m;
 }
 
-typedef struct {
-    double first, last[5];
-    int64_t n;
-} loss_log;
-
-static void log_loss(const hg_train_event *e, void *user)
-{
-    loss_log *l = user;
-    if (l->n == 0)
-        l->first = e->loss;
-    l->last[l->n % 5] = e->loss;
-    l->n++;
-}
 
 /* Trains `steps` steps at 32x32, 16 angles, batch 4 and checks that the validation error
  * (16 held-out phantoms; batch losses are too noisy with fresh phantoms every step) falls
@@ -71,16 +58,15 @@ static void check_learns(const char *arch, bool small, int steps, double lr, dou
     hg_train_opts o;
     hg_train_opts_defaults(&o);
     o.steps = steps, o.lr = lr, o.beta2 = 0.99, o.clip = 1.0, o.seed = 3;
-    loss_log l = {0};
-    o.on_event = log_loss, o.user = &l;
+    hg_test_loss_log l = {0};
+    o.on_event = hg_test_log_loss, o.user = &l;
     hg_train_result r;
     CHECK_OK(hg_train(m, &task, &o, &r));
-    double last = 0;
-    for (int i = 0; i < 5; i++)
-        last += l.last[i] / 5;
+    double last = hg_test_loss_log_last_mean(&l);
     printf("%s (%s): batch loss %.5f -> %.5f (last 5 mean) in %d steps, %.1f ms/step, val PSNR "
            "%.2f -> %.2f dB\n",
-           arch, geometry ? geometry : "parallel", l.first, last, steps, 1e3 * r.seconds / steps, before, r.metric);
+           arch, geometry ? geometry : "parallel", l.first, last, steps,
+           1e3 * r.seconds / steps, before, r.metric);
     CHECK_MSG(r.metric > before + min_gain, "%s: validation PSNR %.2f -> %.2f dB, expected a "
               "gain of at least %.1f dB", arch, before, r.metric, min_gain);
     hg_recon_task_free(&t);

@@ -114,19 +114,6 @@ static void check_gradients(const char *arch, const char *const *cfg, const char
     hg_model_free(m);
 }
 
-typedef struct {
-    double first, last[5];
-    int64_t n;
-} loss_log;
-
-static void log_loss(const hg_train_event *e, void *user)
-{
-    loss_log *l = user;
-    if (l->n == 0)
-        l->first = e->loss;
-    l->last[l->n % 5] = e->loss;
-    l->n++;
-}
 
 /* `steps` steps at 32x32, 4 coils, 4x: the mean of the last 5 batch losses must be below
  * `ratio` times the first, and the validation PSNR must rise by min_gain dB. */
@@ -145,13 +132,11 @@ static void check_learns(const char *arch, const char *const *cfg, int steps, do
     hg_train_opts o;
     hg_train_opts_defaults(&o);
     o.steps = steps, o.lr = lr, o.clip = 1.0, o.seed = 3;
-    loss_log l = {0};
-    o.on_event = log_loss, o.user = &l;
+    hg_test_loss_log l = {0};
+    o.on_event = hg_test_log_loss, o.user = &l;
     hg_train_result r;
     CHECK_OK(hg_train(m, &task, &o, &r));
-    double last = 0;
-    for (int i = 0; i < 5; i++)
-        last += l.last[i] / 5;
+    double last = hg_test_loss_log_last_mean(&l);
     printf("%s: batch loss %.5f -> %.5f (last 5 mean) in %d steps, %.1f ms/step, val PSNR "
            "%.2f -> %.2f dB\n", arch, l.first, last, steps, 1e3 * r.seconds / steps, before,
            r.metric);

@@ -270,9 +270,11 @@ static void test_chunks(void)
         int64_t vol_in = 1, vol_out = 1;
         for (int d = 0; d < c->nsp; d++) {
             vol_in *= c->sp[d];
-            vol_out *= c->transposed ? c->sp[d] * c->s[d] : (c->sp[d] + 2 * c->p[d] - c->k[d]) / c->s[d] + 1;
+            vol_out *= c->transposed ? c->sp[d] * c->s[d]
+                                     : (c->sp[d] + 2 * c->p[d] - c->k[d]) / c->s[d] + 1;
         }
-        hg__conv_dnnl_chunk_bytes = 2 * (c->cin * vol_in + c->cout * vol_out) * (int64_t)sizeof(float);
+        int64_t per_image = (c->cin * vol_in + c->cout * vol_out) * (int64_t)sizeof(float);
+        hg__conv_dnnl_chunk_bytes = 2 * per_image; /* chunks of 2, 2, 1 images */
         conv_result chunked = run(&p);
         hg__conv_dnnl_chunk_bytes = (int64_t)32 << 20;
         hg__conv_path = HG_CONV_PATH_AUTO;
